@@ -1,0 +1,1 @@
+"""Cloud and LLM API cost pipelines on Dagster and dbt."""

@@ -1,0 +1,120 @@
+"""`cost-pipelines` command line: run the demo pipeline and summarise the warehouse."""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from cost_pipelines import settings, warehouse
+
+SAMPLE_START = date(2026, 8, 1)
+SAMPLE_END = date(2026, 10, 31)
+PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def _dagster_home() -> Path:
+    home = Path(os.environ.get("DAGSTER_HOME", settings.data_dir() / "dagster_home")).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        # A persistent SQLite instance (the default storage under DAGSTER_HOME); no usage statistics sent.
+        config.write_text("telemetry:\n  enabled: false\n")
+    return home
+
+
+def _ensure_sample_logs(start: date, end: date) -> Path:
+    from cost_pipelines.sample_data.generate import generate
+
+    logs = settings.llm_logs_dir()
+    missing = [d for d in _days(start, end) if not (logs / d.isoformat()).is_dir()]
+    if missing:
+        print(f"generating sample LLM logs for {start}..{end} into {logs}")
+        generate(logs, start, end)
+    return logs
+
+
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def run_daily_job_range(start: date, end: date) -> None:
+    """Run daily_cost_job once over every day in [start, end], recorded in the instance at DAGSTER_HOME."""
+    tags = {PARTITION_RANGE_START_TAG: start.isoformat(), PARTITION_RANGE_END_TAG: end.isoformat()}
+    command = [
+        sys.executable, "-m", "dagster", "job", "execute",
+        "-m", "cost_pipelines.definitions", "-j", "daily_cost_job", "--tags", json.dumps(tags),
+    ]  # fmt: skip
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+
+
+def summary(start: date, end: date) -> str:
+    window = [start, end + timedelta(days=1)]
+    with warehouse.connect(settings.duckdb_path(), read_only=True) as con:
+        days, requests, unpriced, total = con.execute(
+            "SELECT count(*), sum(request_count), sum(unpriced_request_count), sum(total_cost_usd) "
+            "FROM marts.cost_summary_daily WHERE usage_date >= ? AND usage_date < ?",
+            window,
+        ).fetchone()
+        by_provider = con.execute(
+            "SELECT provider, sum(request_count), sum(total_cost_usd) FROM marts.llm_cost_by_provider "
+            "WHERE usage_date >= ? AND usage_date < ? GROUP BY provider ORDER BY 3 DESC",
+            window,
+        ).fetchall()
+        unpriced_models = con.execute(
+            "SELECT provider || '/' || model, sum(unpriced_request_count) FROM marts.llm_cost_by_model "
+            "WHERE usage_date >= ? AND usage_date < ? GROUP BY 1 HAVING sum(unpriced_request_count) > 0 ORDER BY 2 DESC",
+            window,
+        ).fetchall()
+        quarantined = con.execute(
+            "SELECT count(*) FROM raw.llm_requests_quarantine WHERE partition_date >= ? AND partition_date < ?",
+            window,
+        ).fetchone()[0]
+    lines = [
+        f"days: {days}   requests: {requests:,}   total: ${_money(total)}",
+        "by provider:",
+        *(f"  {p:<12} {n:>10,} requests  ${_money(c):>14}" for p, n, c in by_provider),
+        f"unpriced requests: {unpriced:,}"
+        + (" (" + ", ".join(f"{m}: {n:,}" for m, n in unpriced_models) + ")" if unpriced_models else ""),
+        f"quarantined rows: {quarantined:,}",
+    ]
+    return "\n".join(lines)
+
+
+def _money(value: Decimal | None) -> str:
+    return f"{(value or Decimal(0)).quantize(Decimal('0.01')):,}"
+
+
+def demo(args: argparse.Namespace) -> None:
+    start, end = date.fromisoformat(args.start), date.fromisoformat(args.end)
+    home = _dagster_home()
+    _ensure_sample_logs(start, end)
+    print(f"running daily_cost_job over {start}..{end} as one run (Dagster instance: {home})")
+    run_daily_job_range(start, end)
+    print(summary(start, end))
+    print(f"\nwarehouse: {settings.duckdb_path()}")
+    print(f"open the Dagster UI on these runs:  DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="cost-pipelines")
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo_parser = commands.add_parser("demo", help="generate sample logs and run the daily pipeline over them")
+    demo_parser.add_argument("--start", default=SAMPLE_START.isoformat())
+    demo_parser.add_argument("--end", default=SAMPLE_END.isoformat())
+    demo_parser.set_defaults(func=demo)
+    summary_parser = commands.add_parser("summary", help="print days, requests and dollars by provider")
+    summary_parser.add_argument("--start", default=SAMPLE_START.isoformat())
+    summary_parser.add_argument("--end", default=SAMPLE_END.isoformat())
+    summary_parser.set_defaults(func=lambda a: print(summary(date.fromisoformat(a.start), date.fromisoformat(a.end))))
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

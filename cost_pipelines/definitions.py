@@ -1,0 +1,17 @@
+"""Everything Dagster loads: assets, checks, jobs, schedules and resources."""
+
+import dagster as dg
+
+from cost_pipelines.defs import checks, dbt, ingest, jobs
+from cost_pipelines.resources import default_resources
+
+defs = dg.Definitions(
+    assets=[ingest.llm_requests, ingest.llm_prices, dbt.cost_dbt_models],
+    asset_checks=checks.checks,
+    jobs=[jobs.daily_cost_job],
+    schedules=[jobs.daily_cost_schedule],
+    resources={**default_resources(), "quality_thresholds": checks.QualityThresholds()},
+    # DuckDB takes one writer per file and dbt writes from a subprocess: steps run one after another in one
+    # process, each opening and closing its own connection, so no step ever holds the lock another needs.
+    executor=dg.in_process_executor,
+)

@@ -1,0 +1,98 @@
+"""Python asset checks on the LLM cost path (dbt tests arrive as checks through dagster-dbt)."""
+
+import dagster as dg
+from dagster_dbt import get_asset_key_for_model
+
+from cost_pipelines import quality
+from cost_pipelines.defs.dbt import cost_dbt_models
+from cost_pipelines.defs.ingest import LLM_QUARANTINE
+from cost_pipelines.defs.metadata import markdown_table
+from cost_pipelines.defs.partitions import daily_partitions
+from cost_pipelines.resources import WarehouseResource
+
+
+class QualityThresholds(dg.ConfigurableResource):
+    """Bounds the checks enforce; set from the environment in production."""
+
+    max_unpriced_share: float = 0.01
+    max_quarantine_share: float = 0.01
+
+
+def _window(context: dg.AssetCheckExecutionContext) -> tuple:
+    window = context.partition_time_window
+    return window.start.date(), window.end.date()
+
+
+@dg.asset_check(
+    asset=get_asset_key_for_model([cost_dbt_models], "cost_summary_daily"),
+    partitions_def=daily_partitions,
+    blocking=True,
+    description="Requests and dollars reconcile exactly: raw requests = priced requests = daily summary.",
+)
+def llm_costs_reconcile(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    start, end = _window(context)
+    with warehouse.connect(read_only=True) as con:
+        result = quality.reconcile_llm_costs(con, start, end)
+    return dg.AssetCheckResult(
+        passed=result.balanced,
+        metadata={
+            "raw_requests": result.raw_requests,
+            "priced_request_rows": result.priced_requests_rows,
+            "summary_requests": result.mart_requests,
+            "priced_cost_usd": str(result.priced_cost_usd),
+            "summary_cost_usd": str(result.mart_cost_usd),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=get_asset_key_for_model([cost_dbt_models], "int_llm_requests_priced"),
+    partitions_def=daily_partitions,
+    description="Share of requests without a price stays under the bound; the unpriced models are listed.",
+)
+def unpriced_share_below_bound(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, quality_thresholds: QualityThresholds
+) -> dg.AssetCheckResult:
+    start, end = _window(context)
+    with warehouse.connect(read_only=True) as con:
+        result = quality.unpriced_share(con, start, end)
+    return dg.AssetCheckResult(
+        passed=result.share <= quality_thresholds.max_unpriced_share,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "requests": result.requests,
+            "unpriced_requests": result.unpriced,
+            "unpriced_share": result.share,
+            "bound": quality_thresholds.max_unpriced_share,
+            "unpriced_models": dg.MetadataValue.md(
+                markdown_table(["provider", "model", "why", "requests"], result.by_model)
+            ),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=LLM_QUARANTINE,
+    partitions_def=daily_partitions,
+    description="Share of log rows sent to quarantine stays under the bound; counts by reason.",
+)
+def quarantine_share_below_bound(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, quality_thresholds: QualityThresholds
+) -> dg.AssetCheckResult:
+    start, end = _window(context)
+    with warehouse.connect(read_only=True) as con:
+        result = quality.quarantine_share(con, start, end)
+    return dg.AssetCheckResult(
+        passed=result.share <= quality_thresholds.max_quarantine_share,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "rows_seen": result.rows_seen,
+            "quarantined": result.quarantined,
+            "quarantine_share": result.share,
+            "bound": quality_thresholds.max_quarantine_share,
+            "by_reason": dg.MetadataValue.md(markdown_table(["reason", "rows"], result.by_reason)),
+        },
+    )
+
+
+checks = [llm_costs_reconcile, unpriced_share_below_bound, quarantine_share_below_bound]

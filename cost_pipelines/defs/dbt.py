@@ -1,0 +1,107 @@
+"""The dbt project as Dagster assets: staging → intermediate → marts, partitioned by UTC day."""
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import dagster as dg
+import duckdb
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
+
+from cost_pipelines import settings
+from cost_pipelines.defs.metadata import query_markdown
+from cost_pipelines.defs.partitions import daily_partitions, single_run
+from cost_pipelines.resources import WarehouseResource
+
+dbt_project = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
+# Only `dagster dev` parses on the fly; everywhere else the manifest is built beforehand (`make manifest`).
+dbt_project.prepare_if_dev()
+
+
+class CostDbtTranslator(DagsterDbtTranslator):
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return "transform"
+
+    def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
+        layer = dbt_resource_props.get("fqn", ["", ""])[1] if dbt_resource_props["resource_type"] == "model" else "seed"
+        return {**super().get_tags(dbt_resource_props), "layer": layer, "domain": "llm"}
+
+
+translator = CostDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
+    window = context.partition_time_window
+    return {"min_date": window.start.date().isoformat(), "max_date": window.end.date().isoformat()}
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    dagster_dbt_translator=translator,
+)
+def cost_dbt_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+) -> Iterator[Any]:
+    args = ["build", "--vars", json.dumps(partition_vars(context))]
+    # dbt opens the same DuckDB file the Python assets wrote; profiles.yml reads its path from the environment.
+    with _environ(settings.DUCKDB_PATH_ENV, warehouse.path):
+        invocation = dbt.cli(args, context=context)
+        # Held back until dbt exits: only then can this process open the file to measure what dbt wrote.
+        events = list(invocation.stream())
+    window = partition_vars(context)
+    with warehouse.connect(read_only=True) as con:
+        for event in events:
+            if isinstance(event, dg.Output) and "unique_id" in event.metadata:
+                node = invocation.manifest["nodes"][event.metadata["unique_id"].value]
+                event = event.with_metadata({**event.metadata, **relation_metadata(con, node, window)})
+            yield event
+
+
+def relation_metadata(con: duckdb.DuckDBPyConnection, node: Mapping[str, Any], window: dict[str, str]) -> dict:
+    """Row counts, the window's dollar total and a preview of the largest rows of a table dbt just built."""
+    relation = f"{node['schema']}.{node['alias']}"
+    columns = set(node.get("columns", {}))
+    metadata: dict[str, Any] = {"dagster/row_count": con.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]}
+    if "usage_date" not in columns:
+        return metadata
+    in_window = f"usage_date >= DATE '{window['min_date']}' AND usage_date < DATE '{window['max_date']}'"
+    metadata["partition_row_count"] = con.execute(f"SELECT count(*) FROM {relation} WHERE {in_window}").fetchone()[0]
+    if "total_cost_usd" not in columns:
+        return metadata
+    total = con.execute(f"SELECT COALESCE(sum(total_cost_usd), 0) FROM {relation} WHERE {in_window}").fetchone()[0]
+    metadata["partition_total_cost_usd"] = dg.MetadataValue.float(float(total))
+    metadata["partition_total_cost_usd_exact"] = str(total)
+    if "request_count" in columns:
+        grain = [c for c in node["columns"] if not c.endswith(("_tokens", "_count", "_usd", "_ms"))]
+        metadata["preview"] = dg.MetadataValue.md(
+            query_markdown(
+                con,
+                f"SELECT {', '.join(grain)}, request_count, total_cost_usd FROM {relation} WHERE {in_window} "
+                "ORDER BY total_cost_usd DESC LIMIT 10",
+            )
+        )
+    return metadata
+
+
+@contextmanager
+def _environ(name: str, value: str) -> Iterator[None]:
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous

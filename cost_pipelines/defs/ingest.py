@@ -1,0 +1,144 @@
+"""Ingest assets: LLM request logs → raw tables, and the genai-prices price table."""
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+
+import dagster as dg
+
+from cost_pipelines.defs.metadata import query_markdown
+from cost_pipelines.defs.partitions import daily_partitions, single_run
+from cost_pipelines.ingest.load import DayReport, ingest_day
+from cost_pipelines.pricing.load import write_prices
+from cost_pipelines.pricing.price_table import export_price_rows, genai_prices_version
+from cost_pipelines.resources import LlmLogSourceResource, WarehouseResource
+
+LLM_REQUESTS = dg.AssetKey(["raw", "llm_requests"])
+LLM_QUARANTINE = dg.AssetKey(["raw", "llm_requests_quarantine"])
+LLM_MODEL_MAP = dg.AssetKey(["raw", "llm_model_map"])
+LLM_PRICES = dg.AssetKey(["raw", "llm_prices"])
+
+_INGEST_TAGS = {"domain": "llm"}
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            LLM_REQUESTS,
+            description="Canonical LLM request records, one UTC day per partition, replaced atomically on re-run.",
+            group_name="ingest",
+            kinds={"duckdb", "python"},
+            tags=_INGEST_TAGS,
+        ),
+        dg.AssetSpec(
+            LLM_QUARANTINE,
+            description="Log rows that could not be used, with the reason and the original record.",
+            group_name="ingest",
+            kinds={"duckdb"},
+            tags=_INGEST_TAGS,
+        ),
+        dg.AssetSpec(
+            LLM_MODEL_MAP,
+            description="Each (provider, model) seen in the logs resolved once to a genai-prices model.",
+            group_name="ingest",
+            kinds={"duckdb"},
+            tags=_INGEST_TAGS,
+        ),
+    ],
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+)
+def llm_requests(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, llm_logs: LlmLogSourceResource
+) -> Iterator[dg.MaterializeResult]:
+    source = llm_logs.source()
+    window = context.partition_time_window
+    reports: list[DayReport] = []
+    with warehouse.connect() as con:
+        day = window.start.date()
+        while day < window.end.date():
+            report = ingest_day(con, source, day)
+            context.log.info(
+                f"{day}: {report.files} files, {report.rows_in} rows in, {report.rows_kept} kept, "
+                f"{report.quarantined} quarantined, {report.duplicates} duplicates dropped"
+            )
+            reports.append(report)
+            day += timedelta(days=1)
+        preview = query_markdown(
+            con,
+            "SELECT provider, model, count(*) AS requests, sum(input_tokens) AS input_tokens, "
+            "sum(output_tokens) AS output_tokens FROM raw.llm_requests WHERE usage_date >= ? AND usage_date < ? "
+            "GROUP BY ALL ORDER BY requests DESC LIMIT 10",
+            [window.start.date(), window.end.date()],
+        )
+        unmatched = con.execute(
+            "SELECT provider || '/' || model, match_status FROM raw.llm_model_map WHERE match_status <> 'matched' "
+            "ORDER BY 1"
+        ).fetchall()
+
+    reasons: Counter[str] = Counter()
+    for r in reports:
+        reasons.update(r.quarantine_reasons)
+    yield dg.MaterializeResult(
+        asset_key=LLM_REQUESTS,
+        metadata={
+            "days": len(reports),
+            "files": sum(r.files for r in reports),
+            "rows_in": sum(r.rows_in for r in reports),
+            "rows_kept": sum(r.rows_kept for r in reports),
+            "quarantined": sum(r.quarantined for r in reports),
+            "duplicates_dropped": sum(r.duplicates for r in reports),
+            "dagster/row_count": sum(r.rows_kept for r in reports),
+            "source": llm_logs.source().describe(),
+            "preview": dg.MetadataValue.md(preview),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=LLM_QUARANTINE,
+        metadata={
+            "dagster/row_count": sum(r.quarantined for r in reports),
+            "reasons": dg.MetadataValue.json(dict(reasons.most_common())),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=LLM_MODEL_MAP,
+        metadata={
+            "resolved_this_run": dg.MetadataValue.json(sorted({m for r in reports for m in r.new_models})),
+            "not_matched": dg.MetadataValue.md(
+                "\n".join(f"- `{name}`: {status}" for name, status in unmatched) or "_all models matched_"
+            ),
+            "genai_prices_version": genai_prices_version(),
+        },
+    )
+
+
+@dg.asset(
+    key=LLM_PRICES,
+    group_name="ingest",
+    kinds={"duckdb", "python"},
+    tags={"domain": "pricing"},
+    description=(
+        "genai-prices' price history as point-in-time rows (date interval, time-of-day window, input tier), "
+        "replaced whole on every run."
+    ),
+)
+def llm_prices(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    rows = export_price_rows()
+    with warehouse.connect() as con:
+        count = write_prices(con, rows)
+        summary = con.execute(
+            "SELECT count(DISTINCT provider_id), count(DISTINCT provider_id || '/' || model_id), "
+            "count(*) FILTER (WHERE effective_from > DATE '1970-01-01'), count(*) FILTER (WHERE prices_rounded) "
+            "FROM raw.llm_prices"
+        ).fetchone()
+    context.log.info(f"exported {count} price rows from genai-prices {genai_prices_version()}")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": count,
+            "providers": summary[0],
+            "models": summary[1],
+            "dated_price_rows": summary[2],
+            "rounded_price_rows": summary[3],
+            "genai_prices_version": genai_prices_version(),
+        }
+    )

@@ -1,0 +1,12 @@
+"""The daily job and its schedule."""
+
+import dagster as dg
+
+daily_cost_job = dg.define_asset_job(
+    "daily_cost_job",
+    selection=dg.AssetSelection.groups("ingest", "transform"),
+    description="Refresh prices, ingest one UTC day of LLM logs, and rebuild that day in dbt.",
+)
+
+# Every day at 06:00 UTC, for the day that just ended.
+daily_cost_schedule = dg.build_schedule_from_partitioned_job(daily_cost_job, hour_of_day=6, minute_of_hour=0)

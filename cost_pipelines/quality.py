@@ -1,0 +1,94 @@
+"""Data-quality measurements over a UTC date window of the warehouse. Imports no Dagster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    raw_requests: int
+    priced_requests_rows: int
+    mart_requests: int
+    priced_cost_usd: Decimal
+    mart_cost_usd: Decimal
+
+    @property
+    def balanced(self) -> bool:
+        return (
+            self.raw_requests == self.priced_requests_rows == self.mart_requests
+            and self.priced_cost_usd == self.mart_cost_usd
+        )
+
+
+def reconcile_llm_costs(con: duckdb.DuckDBPyConnection, start: date, end: date) -> Reconciliation:
+    """Raw requests vs priced requests vs the daily summary, for usage dates in [start, end)."""
+    window = [start, end]
+    raw = con.execute("SELECT count(*) FROM raw.llm_requests WHERE usage_date >= ? AND usage_date < ?", window)
+    raw_requests = raw.fetchone()[0]
+    priced_rows, priced_cost = con.execute(
+        "SELECT count(*), COALESCE(sum(total_cost_usd), 0) FROM intermediate.int_llm_requests_priced "
+        "WHERE usage_date >= ? AND usage_date < ?",
+        window,
+    ).fetchone()
+    mart_requests, mart_cost = con.execute(
+        "SELECT COALESCE(sum(request_count), 0), COALESCE(sum(total_cost_usd), 0) FROM marts.cost_summary_daily "
+        "WHERE usage_date >= ? AND usage_date < ?",
+        window,
+    ).fetchone()
+    return Reconciliation(raw_requests, priced_rows, int(mart_requests), Decimal(priced_cost), Decimal(mart_cost))
+
+
+@dataclass(frozen=True)
+class UnpricedShare:
+    requests: int
+    unpriced: int
+    by_model: list[tuple[str, str, str, int]]  # provider, model, reason, requests
+
+    @property
+    def share(self) -> float:
+        return self.unpriced / self.requests if self.requests else 0.0
+
+
+def unpriced_share(con: duckdb.DuckDBPyConnection, start: date, end: date) -> UnpricedShare:
+    window = [start, end]
+    requests, unpriced = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE NOT is_priced) FROM intermediate.int_llm_requests_priced "
+        "WHERE usage_date >= ? AND usage_date < ?",
+        window,
+    ).fetchone()
+    by_model = con.execute(
+        "SELECT provider, model, pricing_status, count(*) FROM intermediate.int_llm_requests_priced "
+        "WHERE usage_date >= ? AND usage_date < ? AND NOT is_priced GROUP BY ALL ORDER BY 4 DESC, 1, 2",
+        window,
+    ).fetchall()
+    return UnpricedShare(requests, unpriced, by_model)
+
+
+@dataclass(frozen=True)
+class QuarantineShare:
+    rows_seen: int
+    quarantined: int
+    by_reason: list[tuple[str, int]]
+
+    @property
+    def share(self) -> float:
+        return self.quarantined / self.rows_seen if self.rows_seen else 0.0
+
+
+def quarantine_share(con: duckdb.DuckDBPyConnection, start: date, end: date) -> QuarantineShare:
+    window = [start, end]
+    kept = con.execute(
+        "SELECT count(*) FROM raw.llm_requests WHERE usage_date >= ? AND usage_date < ?", window
+    ).fetchone()[0]
+    by_reason = con.execute(
+        "SELECT split_part(reason, ':', 1), count(*) FROM raw.llm_requests_quarantine "
+        "WHERE partition_date >= ? AND partition_date < ? GROUP BY 1 ORDER BY 2 DESC, 1",
+        window,
+    ).fetchall()
+    quarantined = sum(n for _, n in by_reason)
+    return QuarantineShare(kept + quarantined, quarantined, by_reason)

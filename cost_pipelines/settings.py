@@ -1,0 +1,33 @@
+"""Where things live. Every path can be moved with an environment variable; defaults are inside the checkout."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+DATA_DIR_ENV = "COST_PIPELINES_DATA_DIR"
+DUCKDB_PATH_ENV = "COST_PIPELINES_DUCKDB_PATH"
+LLM_LOGS_DIR_ENV = "COST_PIPELINES_LLM_LOGS_DIR"
+START_DATE_ENV = "COST_PIPELINES_START_DATE"
+
+DEFAULT_START_DATE = "2026-08-01"
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get(DATA_DIR_ENV, PROJECT_ROOT / "data")).resolve()
+
+
+def duckdb_path() -> Path:
+    return Path(os.environ.get(DUCKDB_PATH_ENV, data_dir() / "warehouse.duckdb")).resolve()
+
+
+def llm_logs_dir() -> Path:
+    return Path(os.environ.get(LLM_LOGS_DIR_ENV, data_dir() / "sample_logs")).resolve()
+
+
+def partitions_start_date() -> date:
+    return date.fromisoformat(os.environ.get(START_DATE_ENV, DEFAULT_START_DATE))

@@ -1,0 +1,76 @@
+"""The DuckDB warehouse: connections and the raw tables written by Python (dbt owns everything else)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from cost_pipelines.ingest.canonical import QUARANTINE_COLUMNS, REQUEST_COLUMNS
+
+RAW_SCHEMA = "raw"
+
+PRICE_COLUMNS: dict[str, str] = {
+    "provider_id": "VARCHAR NOT NULL",
+    "model_id": "VARCHAR NOT NULL",
+    "model_name": "VARCHAR",
+    "effective_from": "DATE NOT NULL",
+    "effective_until": "DATE",
+    "time_from": "TIME",
+    "time_until": "TIME",
+    "min_input_tokens": "BIGINT NOT NULL",
+    "max_input_tokens": "BIGINT",
+    "input_usd_per_mtok": "DECIMAL(38, 20)",
+    "output_usd_per_mtok": "DECIMAL(38, 20)",
+    "cache_read_usd_per_mtok": "DECIMAL(38, 20)",
+    "cache_write_usd_per_mtok": "DECIMAL(38, 20)",
+    "request_usd_per_k": "DECIMAL(38, 20)",
+    "input_usd_per_token": "DECIMAL(38, 18)",
+    "output_usd_per_token": "DECIMAL(38, 18)",
+    "cache_read_usd_per_token": "DECIMAL(38, 18)",
+    "cache_write_usd_per_token": "DECIMAL(38, 18)",
+    "request_usd": "DECIMAL(38, 18)",
+    "other_price_keys": "VARCHAR",
+    "deprecated": "BOOLEAN NOT NULL",
+    "prices_rounded": "BOOLEAN NOT NULL",
+    "source_version": "VARCHAR NOT NULL",
+}
+
+MODEL_MAP_COLUMNS: dict[str, str] = {
+    "provider": "VARCHAR NOT NULL",
+    "model": "VARCHAR NOT NULL",
+    "price_provider_id": "VARCHAR",
+    "price_model_id": "VARCHAR",
+    "price_model_name": "VARCHAR",
+    "match_status": "VARCHAR NOT NULL",
+    "resolved_with": "VARCHAR NOT NULL",
+    "resolved_at": "TIMESTAMPTZ NOT NULL",
+}
+
+
+@contextmanager
+def connect(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived connection; closing it releases the file lock so dbt (a subprocess) can write."""
+    if not read_only:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        yield con
+    finally:
+        con.close()
+
+
+def _create(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str], extra: str = "") -> None:
+    body = ", ".join(f"{name} {kind}" for name, kind in columns.items())
+    con.execute(f"CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.{table} ({body}{extra})")
+
+
+def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
+    _create(con, "llm_requests", REQUEST_COLUMNS)
+    _create(con, "llm_requests_quarantine", QUARANTINE_COLUMNS)
+    _create(con, "llm_model_map", MODEL_MAP_COLUMNS, ", PRIMARY KEY (provider, model)")
+    _create(con, "llm_prices", PRICE_COLUMNS)

@@ -1,0 +1,151 @@
+{{ config(
+    pre_hook="{{ delete_partition_window('usage_date') }}",
+    on_schema_change='fail'
+) }}
+
+{#-
+  Point-in-time pricing. Each request finds the price row in force at occurred_at for its resolved model,
+  time-of-day window and input-token tier; an override in force for (provider, model) wins whole.
+  Cache tokens are part of input_tokens: only the rest is billed at the input rate. A token type without
+  its own rate is billed as input, which is what genai-prices does too.
+-#}
+
+with requests as (
+    select * from {{ ref('stg_llm__requests') }}
+    where {{ in_partition_window('usage_date') }}
+),
+
+resolved as (
+    select
+        requests.*,
+        model_map.price_provider_id,
+        model_map.price_model_id,
+        coalesce(model_map.match_status, 'unresolved') as match_status
+    from requests
+    left join {{ ref('stg_llm__model_map') }} as model_map
+        on requests.provider = model_map.provider and requests.model = model_map.model
+),
+
+override_prices as (
+    select
+        resolved.usage_date,
+        resolved.request_id,
+        overrides.input_usd_per_token,
+        overrides.output_usd_per_token,
+        overrides.cache_read_usd_per_token,
+        overrides.cache_write_usd_per_token,
+        cast(null as decimal(38, 18)) as request_usd
+    from resolved
+    inner join {{ ref('stg_llm__price_overrides') }} as overrides
+        on resolved.provider = overrides.provider
+        and (lower(resolved.model) = lower(overrides.model) or resolved.price_model_id = overrides.model)
+        and resolved.occurred_at >= overrides.effective_from
+        and (overrides.effective_until is null or resolved.occurred_at < overrides.effective_until)
+    -- An override naming the exact model string beats one naming the genai-prices model id.
+    qualify row_number() over (
+        partition by resolved.usage_date, resolved.request_id
+        order by (lower(resolved.model) = lower(overrides.model)) desc, overrides.effective_from desc
+    ) = 1
+),
+
+library_prices as (
+    select
+        resolved.usage_date,
+        resolved.request_id,
+        prices.input_usd_per_token,
+        prices.output_usd_per_token,
+        prices.cache_read_usd_per_token,
+        prices.cache_write_usd_per_token,
+        prices.request_usd
+    from resolved
+    inner join {{ ref('stg_llm__prices') }} as prices
+        on resolved.price_provider_id = prices.price_provider_id
+        and resolved.price_model_id = prices.price_model_id
+        and resolved.occurred_at >= prices.effective_from
+        and (prices.effective_until is null or resolved.occurred_at < prices.effective_until)
+        and (prices.time_from is null or cast(resolved.occurred_at as time) >= prices.time_from)
+        and (prices.time_until is null or cast(resolved.occurred_at as time) < prices.time_until)
+        and resolved.input_tokens >= prices.min_input_tokens
+        and (prices.max_input_tokens is null or resolved.input_tokens <= prices.max_input_tokens)
+),
+
+chosen as (
+    select
+        resolved.*,
+        case
+            when override_prices.request_id is not null then 'override'
+            when library_prices.request_id is not null then 'genai-prices'
+        end as price_source,
+        coalesce(override_prices.input_usd_per_token, library_prices.input_usd_per_token) as input_usd_per_token,
+        coalesce(override_prices.output_usd_per_token, library_prices.output_usd_per_token) as output_usd_per_token,
+        case when override_prices.request_id is not null then override_prices.cache_read_usd_per_token
+            else library_prices.cache_read_usd_per_token end as cache_read_usd_per_token,
+        case when override_prices.request_id is not null then override_prices.cache_write_usd_per_token
+            else library_prices.cache_write_usd_per_token end as cache_write_usd_per_token,
+        case when override_prices.request_id is not null then override_prices.request_usd
+            else library_prices.request_usd end as request_usd
+    from resolved
+    left join override_prices
+        on resolved.usage_date = override_prices.usage_date and resolved.request_id = override_prices.request_id
+    left join library_prices
+        on resolved.usage_date = library_prices.usage_date and resolved.request_id = library_prices.request_id
+),
+
+costed as (
+    select
+        *,
+        input_usd_per_token is not null and output_usd_per_token is not null as is_priced,
+        input_tokens - cache_read_tokens - cache_write_tokens as uncached_input_tokens
+    from chosen
+)
+
+select
+    request_id,
+    occurred_at,
+    usage_date,
+    provider,
+    model,
+    price_provider_id,
+    price_model_id,
+    user_id,
+    team,
+    project,
+    environment,
+    task_type,
+    status,
+    latency_ms,
+    input_tokens,
+    uncached_input_tokens,
+    cache_read_tokens,
+    cache_write_tokens,
+    output_tokens,
+    is_priced,
+    case
+        when is_priced then 'priced'
+        when match_status = 'unknown_provider' then 'unpriced: provider unknown to genai-prices and no override'
+        when match_status in ('unknown_model', 'unresolved') then 'unpriced: model unknown to genai-prices and no override'
+        when price_source is null then 'unpriced: no price in force at occurred_at'
+        else 'unpriced: price has no token rates'
+    end as pricing_status,
+    price_source,
+    input_usd_per_token,
+    coalesce(cache_read_usd_per_token, input_usd_per_token) as cache_read_usd_per_token,
+    coalesce(cache_write_usd_per_token, input_usd_per_token) as cache_write_usd_per_token,
+    output_usd_per_token,
+    case when is_priced then uncached_input_tokens * input_usd_per_token end as input_cost_usd,
+    case when is_priced
+        then cache_read_tokens * coalesce(cache_read_usd_per_token, input_usd_per_token) end as cache_read_cost_usd,
+    case when is_priced
+        then cache_write_tokens * coalesce(cache_write_usd_per_token, input_usd_per_token) end as cache_write_cost_usd,
+    case when is_priced then output_tokens * output_usd_per_token end as output_cost_usd,
+    case when is_priced then coalesce(request_usd, cast(0 as decimal(38, 18))) end as request_cost_usd,
+    case when is_priced then
+        uncached_input_tokens * input_usd_per_token
+        + cache_read_tokens * coalesce(cache_read_usd_per_token, input_usd_per_token)
+        + cache_write_tokens * coalesce(cache_write_usd_per_token, input_usd_per_token)
+        + output_tokens * output_usd_per_token
+        + coalesce(request_usd, cast(0 as decimal(38, 18)))
+    end as total_cost_usd,
+    reported_cost_usd,
+    source_file
+from costed

@@ -1,0 +1,8 @@
+select
+    provider,
+    model,
+    price_provider_id,
+    price_model_id,
+    price_model_name,
+    match_status
+from {{ source('raw', 'llm_model_map') }}

@@ -1,0 +1,20 @@
+select
+    provider_id as price_provider_id,
+    model_id as price_model_id,
+    cast(effective_from as timestamptz) as effective_from,
+    cast(effective_until as timestamptz) as effective_until,
+    time_from,
+    time_until,
+    min_input_tokens,
+    max_input_tokens,
+    input_usd_per_mtok,
+    output_usd_per_mtok,
+    cache_read_usd_per_mtok,
+    cache_write_usd_per_mtok,
+    input_usd_per_token,
+    output_usd_per_token,
+    cache_read_usd_per_token,
+    cache_write_usd_per_token,
+    request_usd,
+    source_version
+from {{ source('raw', 'llm_prices') }}

@@ -1,0 +1,20 @@
+select
+    request_id,
+    occurred_at,
+    usage_date,
+    provider,
+    model,
+    input_tokens,
+    cache_read_tokens,
+    cache_write_tokens,
+    output_tokens,
+    user_id,
+    team,
+    project,
+    environment,
+    task_type,
+    latency_ms,
+    status,
+    reported_cost_usd,
+    source as source_file
+from {{ source('raw', 'llm_requests') }}
