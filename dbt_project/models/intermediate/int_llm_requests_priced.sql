@@ -63,8 +63,8 @@ library_prices as (
         and resolved.price_model_id = prices.price_model_id
         and resolved.occurred_at >= prices.effective_from
         and (prices.effective_until is null or resolved.occurred_at < prices.effective_until)
-        and (prices.time_from is null or cast(resolved.occurred_at as time) >= prices.time_from)
-        and (prices.time_until is null or cast(resolved.occurred_at as time) < prices.time_until)
+        and (prices.time_from is null or cast(timezone('UTC', resolved.occurred_at) as time) >= prices.time_from)
+        and (prices.time_until is null or cast(timezone('UTC', resolved.occurred_at) as time) < prices.time_until)
         and resolved.input_tokens >= prices.min_input_tokens
         and (prices.max_input_tokens is null or resolved.input_tokens <= prices.max_input_tokens)
 ),
