@@ -68,7 +68,8 @@ def summary(start: date, end: date) -> str:
         ).fetchall()
         unpriced_models = con.execute(
             "SELECT provider || '/' || model, sum(unpriced_request_count) FROM marts.llm_cost_by_model "
-            "WHERE usage_date >= ? AND usage_date < ? GROUP BY 1 HAVING sum(unpriced_request_count) > 0 ORDER BY 2 DESC",
+            "WHERE usage_date >= ? AND usage_date < ? GROUP BY 1 HAVING sum(unpriced_request_count) > 0 "
+            "ORDER BY 2 DESC",
             window,
         ).fetchall()
         quarantined = con.execute(

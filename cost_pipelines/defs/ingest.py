@@ -88,6 +88,7 @@ def llm_requests(
             "rows_kept": sum(r.rows_kept for r in reports),
             "quarantined": sum(r.quarantined for r in reports),
             "duplicates_dropped": sum(r.duplicates for r in reports),
+            "skipped_files": dg.MetadataValue.json(sorted(f for r in reports for f in r.skipped_files)),
             "dagster/row_count": sum(r.rows_kept for r in reports),
             "source": llm_logs.source().describe(),
             "preview": dg.MetadataValue.md(preview),

@@ -30,6 +30,7 @@ class DayReport:
     rows_by_format: dict[str, int] = field(default_factory=dict)
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     new_models: list[str] = field(default_factory=list)
+    skipped_files: list[str] = field(default_factory=list)  # matched the source but are in no accepted format
 
 
 def ingest_day(con: duckdb.DuckDBPyConnection, source: LogSource, day: date) -> DayReport:
@@ -38,6 +39,7 @@ def ingest_day(con: duckdb.DuckDBPyConnection, source: LogSource, day: date) -> 
     stats = normalize.read_files(con, files)
     normalize.validate(con, day)
     report = DayReport(day=day, files=stats.files, rows_in=stats.rows_in, rows_by_format=stats.rows_by_format)
+    report.skipped_files = source.unreadable_files_for(day)
     report.duplicates = normalize.duplicate_count(con)
     report.quarantine_reasons = _reason_counts(con)
 
