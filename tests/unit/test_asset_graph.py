@@ -1,0 +1,50 @@
+"""Pins the asset graph (keys, groups, partitioning, checks, jobs) so accidental changes show in review.
+
+Regenerate after an intended change: UPDATE_SNAPSHOTS=1 python -m pytest tests/unit/test_asset_graph.py
+"""
+
+import json
+import os
+from pathlib import Path
+
+from cost_pipelines.definitions import defs
+
+SNAPSHOT = Path(__file__).resolve().parents[1] / "snapshots" / "asset_graph.json"
+
+
+def describe_graph() -> dict:
+    graph = defs.resolve_asset_graph()
+    assets = {}
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        assets[key.to_user_string()] = {
+            "group": node.group_name,
+            "partitioned": type(node.partitions_def).__name__ if node.partitions_def else None,
+            "upstream": sorted(k.to_user_string() for k in node.parent_keys),
+            "has_description": bool(node.description),
+        }
+    checks = sorted(f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys)
+    python_checks = [c for c in checks if not c.split(":")[1].startswith(("not_null", "unique", "non_negative",
+                                                                         "accepted_values"))]  # fmt: skip
+    return {
+        "assets": assets,
+        "python_and_custom_checks": python_checks,
+        "check_count": len(checks),
+        "jobs": sorted(job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")),
+        "schedules": sorted(
+            f"{s.name} {s.cron_schedule}" for s in (defs.resolve_schedule_def(x.name) for x in defs.schedules or [])
+        ),
+    }
+
+
+def test_asset_graph_matches_snapshot() -> None:
+    current = describe_graph()
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    assert current == json.loads(SNAPSHOT.read_text())
+
+
+def test_every_asset_is_described_and_grouped() -> None:
+    for key, asset in describe_graph()["assets"].items():
+        assert asset["has_description"], key
+        assert asset["group"] in {"ingest", "transform"}, key
