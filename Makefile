@@ -31,7 +31,7 @@ manifest: $(STAMP)
 	cd dbt_project && ../$(BIN)/dbt parse --profiles-dir . --quiet
 
 ui: $(STAMP) manifest
-	$(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/cost-pipelines ui
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

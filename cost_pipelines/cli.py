@@ -16,6 +16,16 @@ SAMPLE_END = date(2026, 10, 31)
 PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
+# SQLite storage under DAGSTER_HOME (Dagster's default). DuckDB takes one writer per file, so runs queue and
+# execute one at a time (the queue is served by the daemon that `dagster dev` starts).
+EMBEDDED_INSTANCE_CONFIG = """\
+telemetry:
+  enabled: false
+concurrency:
+  runs:
+    max_concurrent_runs: 1
+"""
+
 
 def _dagster_home() -> Path:
     home = Path(os.environ.get("DAGSTER_HOME", settings.data_dir() / "dagster_home")).resolve()
@@ -23,8 +33,7 @@ def _dagster_home() -> Path:
     os.environ["DAGSTER_HOME"] = str(home)
     config = home / "dagster.yaml"
     if not config.exists():
-        # A persistent SQLite instance (the default storage under DAGSTER_HOME); no usage statistics sent.
-        config.write_text("telemetry:\n  enabled: false\n")
+        config.write_text(EMBEDDED_INSTANCE_CONFIG)
     return home
 
 
@@ -102,6 +111,13 @@ def demo(args: argparse.Namespace) -> None:
     print(f"open the Dagster UI on these runs:  DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml")
 
 
+def ui(args: argparse.Namespace) -> None:
+    _dagster_home()
+    dagster = Path(sys.executable).parent / "dagster"
+    workspace = settings.PROJECT_ROOT / "workspace.yaml"
+    os.execv(str(dagster), [str(dagster), "dev", "-w", str(workspace), "-p", str(args.port)])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="cost-pipelines")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -113,6 +129,9 @@ def main(argv: list[str] | None = None) -> None:
     summary_parser.add_argument("--start", default=SAMPLE_START.isoformat())
     summary_parser.add_argument("--end", default=SAMPLE_END.isoformat())
     summary_parser.set_defaults(func=lambda a: print(summary(date.fromisoformat(a.start), date.fromisoformat(a.end))))
+    ui_parser = commands.add_parser("ui", help="open the Dagster UI (and daemon) on the project's instance")
+    ui_parser.add_argument("--port", type=int, default=3000)
+    ui_parser.set_defaults(func=ui)
     args = parser.parse_args(argv)
     args.func(args)
 
