@@ -39,7 +39,12 @@ class ModelResolution:
 
 @cache
 def _owners() -> dict[int, types.Provider]:
-    return {id(m): p for p in data_snapshot.get_snapshot().providers for m in p.models}
+    """The first provider listing each model object (some providers share model objects, or fall back to others)."""
+    owners: dict[int, types.Provider] = {}
+    for provider in data_snapshot.get_snapshot().providers:
+        for model in provider.models:
+            owners.setdefault(id(model), provider)
+    return owners
 
 
 def resolve_model(provider: str, model: str) -> ModelResolution:
@@ -52,7 +57,8 @@ def resolve_model(provider: str, model: str) -> ModelResolution:
     found = price_provider.find_model(model.lower(), all_providers=snapshot.providers)
     if found is None:
         return ModelResolution(provider, model, price_provider.id, None, None, "unknown_model", genai_prices_version())
-    owner = _owners().get(id(found), price_provider)
+    listed_here = any(m is found for m in price_provider.models)
+    owner = price_provider if listed_here else _owners().get(id(found), price_provider)
     return ModelResolution(provider, model, owner.id, found.id, found.name, "matched", genai_prices_version())
 
 
