@@ -84,6 +84,8 @@ def test_float_noise_is_rounded_to_storage_scale_and_flagged() -> None:
 
 def test_model_resolution_follows_genai_prices_rules() -> None:
     assert resolve_model("openai", "gpt-4o-2024-08-06").price_model_id == "gpt-4o"
-    assert resolve_model("azure-openai", "gpt-4o").price_provider_id == "azure"
+    # Azure lists o3-mini itself and falls back to OpenAI's list for gpt-4o.
+    assert resolve_model("azure-openai", "o3-mini").price_provider_id == "azure"
+    assert resolve_model("azure-openai", "gpt-4o").price_provider_id == "openai"
     assert resolve_model("openai", "no-such-model").match_status == "unknown_model"
     assert resolve_model("self-hosted", "llama-3.1-70b-instruct").match_status == "unknown_provider"
