@@ -1,0 +1,106 @@
+"""Materialize three sample days through Dagster into a temporary DuckDB and check the marts to the last decimal."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from cost_pipelines.sample_data.generate import generate
+
+from cost_pipelines.definitions import defs
+from cost_pipelines.resources import LlmLogSourceResource, WarehouseResource
+from cost_pipelines.warehouse import connect
+from tests.integration.independent_costs import daily_costs
+
+# Includes the documented anomaly day of the sample (2026-10-14).
+DAYS = [date(2026, 10, 13), date(2026, 10, 14), date(2026, 10, 15)]
+RANGE_TAGS = {
+    "dagster/asset_partition_range_start": DAYS[0].isoformat(),
+    "dagster/asset_partition_range_end": DAYS[-1].isoformat(),
+}
+
+
+def run_days(tmp: Path, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    resources = {
+        "warehouse": WarehouseResource(path=str(tmp / "warehouse.duckdb")),
+        "llm_logs": LlmLogSourceResource(root=str(tmp / "logs")),
+    }
+    job = defs.resolve_job_def("daily_cost_job")
+    return job.execute_in_process(instance=instance, tags=RANGE_TAGS, resources=resources, raise_on_error=False)
+
+
+def mart_totals(tmp: Path) -> dict[date, tuple[int, int, Decimal]]:
+    with connect(tmp / "warehouse.duckdb", read_only=True) as con:
+        rows = con.execute(
+            "SELECT usage_date, request_count, unpriced_request_count, total_cost_usd FROM marts.cost_summary_daily "
+            "ORDER BY usage_date"
+        ).fetchall()
+    return {day: (requests, unpriced, cost) for day, requests, unpriced, cost in rows}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dg.ExecuteInProcessResult], list[dict]]:
+    tmp = tmp_path_factory.mktemp("daily")
+    generate(tmp / "logs", DAYS[0], DAYS[-1])
+    results, totals = [], []
+    with dg.DagsterInstance.ephemeral() as instance:
+        for _ in range(2):
+            results.append(run_days(tmp, instance))
+            totals.append(mart_totals(tmp))
+    return tmp, results, totals
+
+
+def test_one_run_materializes_every_day_and_passes_its_checks(runs: tuple) -> None:
+    _, results, _ = runs
+    first = results[0]
+    assert first.success
+    failed = [e.asset_check_key for e in first.get_asset_check_evaluations() if not e.passed]
+    assert failed == []
+    materialized = {e.asset_key.to_user_string() for e in first.get_asset_materialization_events()}
+    assert {
+        "raw/llm_requests",
+        "raw/llm_prices",
+        "marts/cost_summary_daily",
+        "marts/llm_cost_by_metric",
+    } <= materialized
+
+
+def test_mart_totals_equal_an_independent_decimal_computation(runs: tuple) -> None:
+    tmp, _, totals = runs
+    expected = daily_costs(tmp / "logs", DAYS)
+    assert set(totals[0]) == set(DAYS)
+    for day in DAYS:
+        requests, unpriced, cost = totals[0][day]
+        assert (requests, unpriced) == (expected[day].requests, expected[day].unpriced), day
+        # calc_price and the warehouse both compute exactly; a shared bound of 1e-9 per request still holds.
+        assert abs(cost - expected[day].priced_cost) <= Decimal("1e-9") * requests, (day, cost, expected[day])
+
+
+def test_rerunning_the_same_days_gives_identical_totals(runs: tuple) -> None:
+    _, results, totals = runs
+    assert results[1].success
+    assert totals[0] == totals[1]
+
+
+def test_the_anomaly_day_stands_out(runs: tuple) -> None:
+    _, _, totals = runs
+    normal = (totals[0][DAYS[0]][2] + totals[0][DAYS[2]][2]) / 2
+    assert totals[0][DAYS[1]][2] > normal * Decimal("1.2")
+
+
+def test_marts_break_costs_down_consistently(runs: tuple) -> None:
+    tmp, _, totals = runs
+    with connect(tmp / "warehouse.duckdb", read_only=True) as con:
+        per_mart = con.execute(
+            """SELECT 'provider', sum(total_cost_usd) FROM marts.llm_cost_by_provider
+               UNION ALL SELECT 'model', sum(total_cost_usd) FROM marts.llm_cost_by_model
+               UNION ALL SELECT 'metric', sum(total_cost_usd) FROM marts.llm_cost_by_metric
+               UNION ALL SELECT 'user', sum(total_cost_usd) FROM marts.llm_cost_by_user
+               UNION ALL SELECT 'team', sum(total_cost_usd) FROM marts.cost_by_team"""
+        ).fetchall()
+    grand_total = sum(cost for _, _, cost in totals[0].values())
+    assert {name: total for name, total in per_mart} == dict.fromkeys(
+        ["provider", "model", "metric", "user", "team"], grand_total
+    )
+    assert timedelta(days=len(DAYS) - 1) == DAYS[-1] - DAYS[0]
