@@ -59,7 +59,10 @@ def run_daily_job_range(start: date, end: date) -> None:
         sys.executable, "-m", "dagster", "job", "execute",
         "-m", "cost_pipelines.definitions", "-j", "daily_cost_job", "--tags", json.dumps(tags),
     ]  # fmt: skip
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout[-20_000:] + result.stderr[-20_000:])
+        raise SystemExit(f"daily_cost_job failed (exit {result.returncode}); the run is in the Dagster UI")
 
 
 def summary(start: date, end: date) -> str:

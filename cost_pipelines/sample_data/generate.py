@@ -238,11 +238,14 @@ def _anthropic_body(r: Request) -> dict:
     }  # fmt: skip
 
 
+CSV_HEADER = ["id", "timestamp", "provider", "model", "prompt_tokens", "cached_tokens", "cache_write_tokens",
+              "completion_tokens", "user", "team", "project", "env", "metric_name", "latency_ms", "status"]  # fmt: skip
+
+
 def _csv_text(rows: list[Request]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["id", "timestamp", "provider", "model", "prompt_tokens", "cached_tokens", "cache_write_tokens",
-                     "completion_tokens", "user", "team", "project", "env", "metric_name", "latency_ms", "status"])  # fmt: skip
+    writer.writerow(CSV_HEADER)
     for r in rows:
         writer.writerow([r.request_id, r.occurred_at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3], r.provider, r.model,
                          r.input_tokens, r.cache_read_tokens, r.cache_write_tokens, r.output_tokens, r.user_id,
