@@ -174,7 +174,7 @@ def _anomaly(day: date, rng: np.random.Generator, t: Traces, start: int) -> list
     """2026-10-14: u-07's runaway summarization batch on claude-opus-4-1 (documented in sample_data/README.md)."""
     base = datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=9)
     requests = []
-    for i in range(420):
+    for i in range(150):
         inp, out, _, _ = t.long[rng.integers(len(t.long))]
         requests.append(Request(
             request_id=f"req_{day:%Y%m%d}_{start + i:06d}", occurred_at=base + timedelta(seconds=30 * i),
