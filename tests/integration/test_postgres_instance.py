@@ -80,9 +80,8 @@ def test_daily_job_run_and_materializations_are_stored_in_postgres(
 def test_the_throwaway_server_is_stopped_on_exit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("COST_PIPELINES_TEST_POSTGRES_URL", raising=False)
     try:
-        with postgres_server() as params:
-            with socket.create_connection((params.host, params.port), timeout=5):
-                pass
+        with postgres_server() as params, socket.create_connection((params.host, params.port), timeout=5):
+            pass
     except PostgresUnavailable as exc:
         pytest.skip(f"NO POSTGRESQL SERVER: {exc}")
     with pytest.raises(OSError):
