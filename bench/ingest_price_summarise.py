@@ -108,8 +108,8 @@ def stage_baseline(db: Path, logs: Path, day: date) -> int:
     con.execute(f"ATTACH '{db}' AS w (READ_ONLY)")
     pairs = con.execute(f"SELECT DISTINCT provider, model FROM read_parquet('{parquet}')").fetchall()
     con.execute("CREATE OR REPLACE TABLE model_map (provider VARCHAR, model VARCHAR, pid VARCHAR, mid VARCHAR)")
-    con.executemany("INSERT INTO model_map VALUES (?, ?, ?, ?)",
-                    [[r.provider, r.model, r.price_provider_id, r.price_model_id] for r in resolve_models(pairs)])  # fmt: skip
+    resolved = [[r.provider, r.model, r.price_provider_id, r.price_model_id] for r in resolve_models(pairs)]
+    con.executemany("INSERT INTO model_map VALUES (?, ?, ?, ?)", resolved)
     con.execute(f"""
         CREATE OR REPLACE TABLE summary AS
         SELECT CAST(r.occurred_at AS DATE) AS usage_date, r.provider, r.model, count(*) AS requests,
@@ -178,14 +178,14 @@ def main() -> None:
 
     baseline = results[-1]["seconds"]
     print(f"\n{args.rows:,} requests on {args.day}, {os.cpu_count()} cores")
-    print(f"{'stage':<10}{'rows':>12}{'seconds':>10}{'rows/s':>14}{'peak MB':>10}{'× baseline':>12}")
+    print(f"{'stage':<10}{'rows':>12}{'seconds':>10}{'rows/s':>14}{'peak MB':>10}{'x baseline':>12}")
     for r in results:
         rate = r["rows"] / r["seconds"] if r["seconds"] else 0
         print(f"{r['stage']:<10}{r['rows']:>12,}{r['seconds']:>10.2f}{rate:>14,.0f}{r['peak_mb']:>10.0f}"
               f"{r['seconds'] / baseline:>12.2f}")  # fmt: skip
     pipeline_seconds = sum(r["seconds"] for r in results[:3])
-    print(f"pipeline end to end: {pipeline_seconds:.2f} s = {pipeline_seconds / baseline:.1f} × baseline; "
-          f"ingest + price: {(results[1]['seconds'] + results[0]['seconds']) / baseline:.1f} × baseline")  # fmt: skip
+    print(f"pipeline end to end: {pipeline_seconds:.2f} s = {pipeline_seconds / baseline:.1f} x baseline; "
+          f"ingest + price: {(results[1]['seconds'] + results[0]['seconds']) / baseline:.1f} x baseline")  # fmt: skip
     print(
         f"daily total: pipeline ${pipeline_total} vs baseline ${baseline_total}: "
         f"{'identical' if pipeline_total == baseline_total else 'DIFFERENT'}"
