@@ -1,0 +1,1 @@
+"""AWS spend: Cost Explorer requests, pagination and response parsing. Imports no Dagster."""
