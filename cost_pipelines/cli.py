@@ -84,17 +84,23 @@ def summary(start: date, end: date) -> str:
             "ORDER BY 2 DESC",
             window,
         ).fetchall()
+        aws_total, aws_estimated = con.execute(
+            "SELECT sum(unblended_cost_usd), count(DISTINCT usage_date) FILTER (WHERE is_estimated) "
+            "FROM marts.aws_cost_by_service WHERE usage_date >= ? AND usage_date < ?",
+            window,
+        ).fetchone()
         quarantined = con.execute(
             "SELECT count(*) FROM raw.llm_requests_quarantine WHERE partition_date >= ? AND partition_date < ?",
             window,
         ).fetchone()[0]
     lines = [
-        f"days: {days}   requests: {requests:,}   total: ${_money(total)}",
-        "by provider:",
+        f"days: {days}   LLM requests: {requests:,}   LLM total: ${_money(total)}",
+        "LLM by provider:",
         *(f"  {p:<12} {n:>10,} requests  ${_money(c):>14}" for p, n, c in by_provider),
         f"unpriced requests: {unpriced:,}"
         + (" (" + ", ".join(f"{m}: {n:,}" for m, n in unpriced_models) + ")" if unpriced_models else ""),
         f"quarantined rows: {quarantined:,}",
+        f"AWS (Cost Explorer, unblended): ${_money(aws_total)}   estimated days: {aws_estimated}",
     ]
     return "\n".join(lines)
 
@@ -107,6 +113,8 @@ def demo(args: argparse.Namespace) -> None:
     start, end = date.fromisoformat(args.start), date.fromisoformat(args.end)
     home = _dagster_home()
     _ensure_sample_logs(start, end)
+    # The demo never calls AWS, even where credentials exist: Cost Explorer answers come from the recording.
+    os.environ.setdefault("COST_PIPELINES_CE_SOURCE", "recorded")
     print(f"running daily_cost_job over {start}..{end} as one run (Dagster instance: {home})")
     run_daily_job_range(start, end)
     print(summary(start, end))

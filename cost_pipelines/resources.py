@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import boto3
 import dagster as dg
 import duckdb
+from botocore.config import Config
 
 from cost_pipelines import settings, warehouse
+from cost_pipelines.aws.cost_explorer import CostExplorerClient
 from cost_pipelines.ingest.sources import LocalDirectorySource, LogSource
 
 
@@ -35,6 +39,39 @@ class LlmLogSourceResource(dg.ConfigurableResource):
         return LocalDirectorySource(Path(self.root), self.pattern)
 
 
+class CostExplorerResource(dg.ConfigurableResource):
+    """AWS Cost Explorer through boto3 (standard credential chain), or the recorded sample when configured so.
+
+    `source`: "aws", "recorded", or "auto" = recorded when no AWS credentials can be found.
+    """
+
+    source: str = "auto"
+    region_name: str = "us-east-1"
+    endpoint_url: str | None = None
+    max_attempts: int = 10
+
+    def use_recorded(self) -> bool:
+        if self.source not in ("auto", "aws", "recorded"):
+            raise ValueError(f"cost explorer source must be auto, aws or recorded, not {self.source!r}")
+        if self.source == "auto":
+            return self.endpoint_url is None and boto3.Session().get_credentials() is None
+        return self.source == "recorded"
+
+    def client(self) -> CostExplorerClient:
+        if self.use_recorded():
+            from cost_pipelines.sample_data.cost_explorer import RecordedCostExplorer
+
+            return RecordedCostExplorer()
+        # Retries (throttling included) are botocore's adaptive mode, never a hand-written loop.
+        config = Config(retries={"mode": "adaptive", "max_attempts": self.max_attempts})
+        return boto3.client("ce", region_name=self.region_name, endpoint_url=self.endpoint_url, config=config)
+
+
+def _from_env(name: str, default: str | None) -> str | dg.EnvVar | None:
+    """A field read from the environment when the variable is set (the UI shows its name, never its value)."""
+    return dg.EnvVar(name) if name in os.environ else default
+
+
 def _dbt_executable() -> str:
     # The dbt installed beside this interpreter, so an unactivated virtualenv still finds it.
     beside = Path(sys.executable).parent / "dbt"
@@ -50,6 +87,11 @@ def default_resources() -> dict[str, object]:
     return {
         "warehouse": WarehouseResource(path=duckdb_path),
         "llm_logs": LlmLogSourceResource(root=str(settings.llm_logs_dir())),
+        "cost_explorer": CostExplorerResource(
+            source=_from_env("COST_PIPELINES_CE_SOURCE", "auto"),
+            region_name=_from_env("AWS_REGION", "us-east-1"),
+            endpoint_url=_from_env("COST_PIPELINES_CE_ENDPOINT_URL", None),
+        ),
         "dbt": DbtCliResource(
             project_dir=dbt_project, profiles_dir=str(settings.DBT_PROJECT_DIR), dbt_executable=_dbt_executable()
         ),

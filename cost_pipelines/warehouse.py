@@ -50,6 +50,22 @@ MODEL_MAP_COLUMNS: dict[str, str] = {
 }
 
 
+CE_COLUMNS: dict[str, str] = {
+    "usage_date": "DATE NOT NULL",
+    "dimension_1": "VARCHAR",
+    "value_1": "VARCHAR",
+    "dimension_2": "VARCHAR",
+    "value_2": "VARCHAR",
+    "unblended_cost": "DECIMAL(38, 18) NOT NULL",
+    "amortized_cost": "DECIMAL(38, 18) NOT NULL",
+    "net_unblended_cost": "DECIMAL(38, 18) NOT NULL",
+    "usage_quantity": "DECIMAL(38, 18) NOT NULL",
+    "currency": "VARCHAR NOT NULL",
+    "is_estimated": "BOOLEAN NOT NULL",
+    "fetched_at": "TIMESTAMPTZ",
+}
+
+
 @contextmanager
 def connect(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """A short-lived connection; closing it releases the file lock so dbt (a subprocess) can write."""
@@ -74,3 +90,4 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     _create(con, "llm_requests_quarantine", QUARANTINE_COLUMNS)
     _create(con, "llm_model_map", MODEL_MAP_COLUMNS, ", PRIMARY KEY (provider, model)")
     _create(con, "llm_prices", PRICE_COLUMNS)
+    _create(con, "aws_cost_explorer_daily", CE_COLUMNS)

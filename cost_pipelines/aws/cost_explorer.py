@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 METRICS = ("UnblendedCost", "AmortizedCost", "NetUnblendedCost", "UsageQuantity")
 DEFAULT_GROUP_BY = ("SERVICE", "LINKED_ACCOUNT")
+RESTATED_DAYS = 3  # Cost Explorer restates recent days: a run re-pulls its partition and the days before it
 MAX_PAGES = 10_000  # a bound on the pagination loop; real responses need a handful
 
 

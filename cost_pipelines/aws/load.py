@@ -4,34 +4,15 @@ import duckdb
 import pyarrow as pa
 
 from cost_pipelines.aws.cost_explorer import CostExplorerQuery, CostRow
-from cost_pipelines.warehouse import RAW_SCHEMA
-
-CE_COLUMNS: dict[str, str] = {
-    "usage_date": "DATE NOT NULL",
-    "dimension_1": "VARCHAR",
-    "value_1": "VARCHAR",
-    "dimension_2": "VARCHAR",
-    "value_2": "VARCHAR",
-    "unblended_cost": "DECIMAL(38, 18) NOT NULL",
-    "amortized_cost": "DECIMAL(38, 18) NOT NULL",
-    "net_unblended_cost": "DECIMAL(38, 18) NOT NULL",
-    "usage_quantity": "DECIMAL(38, 18) NOT NULL",
-    "currency": "VARCHAR NOT NULL",
-    "is_estimated": "BOOLEAN NOT NULL",
-}
-
-
-def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
-    columns = ", ".join(f"{c} {t}" for c, t in CE_COLUMNS.items())
-    con.execute(f"CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.aws_cost_explorer_daily ({columns}, fetched_at TIMESTAMPTZ)")
+from cost_pipelines.warehouse import CE_COLUMNS, RAW_SCHEMA, ensure_raw_tables
 
 
 def replace_window(con: duckdb.DuckDBPyConnection, query: CostExplorerQuery, rows: list[CostRow]) -> int:
-    ensure_table(con)
+    ensure_raw_tables(con)
     # Amounts travel as text so no float ever touches them.
-    table = pa.table({c: pa.array([_text(getattr(r, c)) for r in rows], pa.string()) for c in CE_COLUMNS})
-    casts = ", ".join(f"CAST({c} AS {t.replace(' NOT NULL', '')})" for c, t in CE_COLUMNS.items())
+    columns = {c: t for c, t in CE_COLUMNS.items() if c != "fetched_at"}
+    table = pa.table({c: pa.array([_text(getattr(r, c)) for r in rows], pa.string()) for c in columns})
+    casts = ", ".join(f"CAST({c} AS {t.replace(' NOT NULL', '')})" for c, t in columns.items())
     con.register("_ce_rows", table)
     con.execute("BEGIN TRANSACTION")
     try:
@@ -39,7 +20,10 @@ def replace_window(con: duckdb.DuckDBPyConnection, query: CostExplorerQuery, row
             f"DELETE FROM {RAW_SCHEMA}.aws_cost_explorer_daily WHERE usage_date >= ? AND usage_date < ?",
             [query.start, query.end],
         )
-        con.execute(f"INSERT INTO {RAW_SCHEMA}.aws_cost_explorer_daily SELECT {casts}, now() FROM _ce_rows")
+        con.execute(
+            f"INSERT INTO {RAW_SCHEMA}.aws_cost_explorer_daily ({', '.join(columns)}, fetched_at) "
+            f"SELECT {casts}, now() FROM _ce_rows"
+        )
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

@@ -4,6 +4,7 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import dagster as dg
@@ -17,6 +18,7 @@ from dagster_dbt import (
 )
 
 from cost_pipelines import settings
+from cost_pipelines.aws.cost_explorer import RESTATED_DAYS
 from cost_pipelines.defs.metadata import query_markdown
 from cost_pipelines.defs.partitions import daily_partitions, single_run
 from cost_pipelines.resources import WarehouseResource
@@ -40,7 +42,12 @@ translator = CostDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asse
 
 def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
     window = context.partition_time_window
-    return {"min_date": window.start.date().isoformat(), "max_date": window.end.date().isoformat()}
+    restated_from = window.start.date() - timedelta(days=RESTATED_DAYS - 1)
+    return {
+        "min_date": window.start.date().isoformat(),
+        "max_date": window.end.date().isoformat(),
+        "aws_min_date": restated_from.isoformat(),
+    }
 
 
 @dbt_assets(

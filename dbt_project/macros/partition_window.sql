@@ -1,18 +1,19 @@
 {#-
   Partitioned runs pass vars min_date / max_date (a UTC date window, end exclusive). Incremental models
   delete that window first and append it again, so re-running a partition replaces it and never double counts.
-  Without the vars every date is in the window: a plain `dbt build` rebuilds everything.
+  Without the vars every date is in the window: a plain `dbt build` rebuilds everything. Cost Explorer models
+  start at `aws_min_date` instead, because ingest re-pulls (and Cost Explorer restates) the days before.
 -#}
-{% macro in_partition_window(column) -%}
-    {%- if var('min_date') is not none and var('max_date') is not none -%}
-        ({{ column }} >= date '{{ var("min_date") }}' and {{ column }} < date '{{ var("max_date") }}')
+{% macro in_partition_window(column, start_var='min_date') -%}
+    {%- if var(start_var, none) is not none and var('max_date') is not none -%}
+        ({{ column }} >= date '{{ var(start_var) }}' and {{ column }} < date '{{ var("max_date") }}')
     {%- else -%}
         true
     {%- endif -%}
 {%- endmacro %}
 
-{% macro delete_partition_window(column='usage_date') -%}
+{% macro delete_partition_window(column='usage_date', start_var='min_date') -%}
     {%- if is_incremental() -%}
-        delete from {{ this }} where {{ in_partition_window(column) }}
+        delete from {{ this }} where {{ in_partition_window(column, start_var) }}
     {%- endif -%}
 {%- endmacro %}

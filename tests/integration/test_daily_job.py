@@ -6,10 +6,11 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from cost_pipelines.sample_data.generate import generate
 
 from cost_pipelines.definitions import defs
-from cost_pipelines.resources import LlmLogSourceResource, WarehouseResource
+from cost_pipelines.resources import CostExplorerResource, LlmLogSourceResource, WarehouseResource
+from cost_pipelines.sample_data.cost_explorer import day_groups
+from cost_pipelines.sample_data.generate import generate
 from cost_pipelines.warehouse import connect
 from tests.integration.independent_costs import daily_costs
 
@@ -25,6 +26,7 @@ def run_days(tmp: Path, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResu
     resources = {
         "warehouse": WarehouseResource(path=str(tmp / "warehouse.duckdb")),
         "llm_logs": LlmLogSourceResource(root=str(tmp / "logs")),
+        "cost_explorer": CostExplorerResource(source="recorded"),
     }
     job = defs.resolve_job_def("daily_cost_job")
     return job.execute_in_process(instance=instance, tags=RANGE_TAGS, resources=resources, raise_on_error=False)
@@ -104,3 +106,19 @@ def test_marts_break_costs_down_consistently(runs: tuple) -> None:
         ["provider", "model", "metric", "user", "team"], grand_total
     )
     assert timedelta(days=len(DAYS) - 1) == DAYS[-1] - DAYS[0]
+
+
+def test_aws_spend_by_service_equals_the_recorded_cost_explorer_answers(runs: tuple) -> None:
+    tmp, _, _ = runs
+    # The run re-pulls two days before its first partition (Cost Explorer restates recent days).
+    days = [DAYS[0] - timedelta(days=2), DAYS[0] - timedelta(days=1), *DAYS]
+    expected = {day: sum(Decimal(g["Metrics"]["UnblendedCost"]["Amount"]) for g in day_groups(day)) for day in days}
+    with connect(tmp / "warehouse.duckdb", read_only=True) as con:
+        actual = dict(
+            con.execute(
+                "SELECT usage_date, sum(unblended_cost_usd) FROM marts.aws_cost_by_service GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+        )
+        services = con.execute("SELECT count(DISTINCT service_name) FROM marts.aws_cost_by_service").fetchone()[0]
+    assert actual == expected
+    assert services >= 20

@@ -11,7 +11,7 @@ import dagster as dg
 import psycopg2
 import pytest
 
-from cost_pipelines.resources import LlmLogSourceResource, WarehouseResource
+from cost_pipelines.resources import CostExplorerResource, LlmLogSourceResource, WarehouseResource
 from tests.postgres_server import PostgresParams, PostgresUnavailable, postgres_server
 
 pytestmark = pytest.mark.postgres
@@ -52,6 +52,7 @@ def test_daily_job_run_and_materializations_are_stored_in_postgres(
     resources = {
         "warehouse": WarehouseResource(path=str(tmp_path / "warehouse.duckdb")),
         "llm_logs": LlmLogSourceResource(root=str(tmp_path / "logs")),
+        "cost_explorer": CostExplorerResource(source="recorded"),
     }
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
