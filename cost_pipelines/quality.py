@@ -92,3 +92,37 @@ def quarantine_share(con: duckdb.DuckDBPyConnection, start: date, end: date) -> 
     ).fetchall()
     quarantined = sum(n for _, n in by_reason)
     return QuarantineShare(kept + quarantined, quarantined, by_reason)
+
+
+@dataclass(frozen=True)
+class FactReconciliation:
+    cost_explorer_usd: Decimal
+    fact_cloud_usd: Decimal
+    llm_priced_usd: Decimal
+    fact_llm_usd: Decimal
+
+    @property
+    def balanced(self) -> bool:
+        return self.cost_explorer_usd == self.fact_cloud_usd and self.llm_priced_usd == self.fact_llm_usd
+
+
+def reconcile_fact(con: duckdb.DuckDBPyConnection, start: date, end: date) -> FactReconciliation:
+    """fct_costs against its sources for usage dates in [start, end): Cost Explorer unblended and priced LLM."""
+    window = [start, end]
+    ce = con.execute(
+        "SELECT COALESCE(sum(unblended_cost), 0) FROM raw.aws_cost_explorer_daily "
+        "WHERE usage_date >= ? AND usage_date < ?",
+        window,
+    ).fetchone()[0]
+    llm = con.execute(
+        "SELECT COALESCE(sum(total_cost_usd), 0) FROM intermediate.int_llm_requests_priced "
+        "WHERE usage_date >= ? AND usage_date < ?",
+        window,
+    ).fetchone()[0]
+    fact_cloud, fact_llm = con.execute(
+        "SELECT COALESCE(sum(billed_cost) FILTER (WHERE x_source = 'cost_explorer'), 0), "
+        "COALESCE(sum(billed_cost) FILTER (WHERE x_source = 'llm_logs'), 0) FROM marts.fct_costs "
+        "WHERE usage_date >= ? AND usage_date < ?",
+        window,
+    ).fetchone()
+    return FactReconciliation(Decimal(ce), Decimal(fact_cloud), Decimal(llm), Decimal(fact_llm))

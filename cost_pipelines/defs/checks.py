@@ -95,4 +95,25 @@ def quarantine_share_below_bound(
     )
 
 
-checks = [llm_costs_reconcile, unpriced_share_below_bound, quarantine_share_below_bound]
+@dg.asset_check(
+    asset=get_asset_key_for_model([cost_dbt_models], "fct_costs"),
+    partitions_def=daily_partitions,
+    blocking=True,
+    description="fct_costs equals its sources exactly: Cost Explorer unblended cost and priced LLM requests.",
+)
+def fct_costs_reconcile(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    start, end = _window(context)
+    with warehouse.connect(read_only=True) as con:
+        result = quality.reconcile_fact(con, start, end)
+    return dg.AssetCheckResult(
+        passed=result.balanced,
+        metadata={
+            "cost_explorer_unblended_usd": str(result.cost_explorer_usd),
+            "fact_cloud_billed_usd": str(result.fact_cloud_usd),
+            "llm_priced_usd": str(result.llm_priced_usd),
+            "fact_llm_billed_usd": str(result.fact_llm_usd),
+        },
+    )
+
+
+checks = [llm_costs_reconcile, unpriced_share_below_bound, quarantine_share_below_bound, fct_costs_reconcile]

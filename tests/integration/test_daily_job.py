@@ -122,3 +122,21 @@ def test_aws_spend_by_service_equals_the_recorded_cost_explorer_answers(runs: tu
         services = con.execute("SELECT count(DISTINCT service_name) FROM marts.aws_cost_by_service").fetchone()[0]
     assert actual == expected
     assert services >= 20
+
+
+def test_fct_costs_is_cost_explorer_plus_priced_llm_exactly(runs: tuple) -> None:
+    tmp, _, totals = runs
+    days = [DAYS[0] - timedelta(days=2), DAYS[0] - timedelta(days=1), *DAYS]
+    cloud = sum(Decimal(g["Metrics"]["UnblendedCost"]["Amount"]) for day in days for g in day_groups(day))
+    llm = sum(cost for _, _, cost in totals[0].values())
+    with connect(tmp / "warehouse.duckdb", read_only=True) as con:
+        fact_total, fact_days = con.execute(
+            "SELECT sum(billed_cost), count(DISTINCT usage_date) FROM marts.fct_costs"
+        ).fetchone()
+        by_provider = con.execute("SELECT sum(billed_cost) FROM marts.cost_by_provider").fetchone()[0]
+        categories = dict(
+            con.execute("SELECT service_category, sum(billed_cost) FROM marts.fct_costs GROUP BY 1").fetchall()
+        )
+    assert fact_total == cloud + llm == by_provider
+    assert fact_days == len(days)
+    assert categories["AI and Machine Learning"] == llm and categories["Compute"] > 0

@@ -1,0 +1,104 @@
+{{ config(pre_hook="{{ delete_partition_window('usage_date', 'aws_min_date') }}", on_schema_change='fail') }}
+
+{#-
+  One bill for cloud and LLM spend, with FOCUS 1.0 column names where they fit and x_ extensions for LLM
+  detail. Grain: day × provider × service × sub-account × allocation tags (× model for LLM rows).
+  The window starts at aws_min_date because Cost Explorer days before the partition are restated too.
+-#}
+
+with aws as (
+    select
+        usage_date,
+        'AWS' as provider_name,
+        coalesce(ce.service_name, '(no spend)') as service_name,
+        coalesce(categories.service_category, 'Other') as service_category,
+        ce.linked_account_id as sub_account_id,
+        cast(null as varchar) as x_team,
+        cast(null as varchar) as x_project,
+        cast(null as varchar) as x_environment,
+        cast(null as varchar) as x_user_id,
+        cast(null as varchar) as x_model,
+        sum(ce.unblended_cost_usd) as billed_cost,
+        sum(ce.amortized_cost_usd) as effective_cost,
+        cast(null as decimal(38, 18)) as list_cost,
+        sum(ce.usage_quantity) as consumed_quantity,
+        cast(null as varchar) as consumed_unit,
+        cast(null as bigint) as x_request_count,
+        cast(null as bigint) as x_unpriced_request_count,
+        cast(null as bigint) as x_input_tokens,
+        cast(null as bigint) as x_cache_read_tokens,
+        cast(null as bigint) as x_cache_write_tokens,
+        cast(null as bigint) as x_output_tokens,
+        bool_or(ce.is_estimated) as x_is_estimated,
+        'cost_explorer' as x_source
+    from {{ ref('stg_aws__cost_explorer_daily') }} as ce
+    left join {{ ref('aws_service_categories') }} as categories on ce.service_name = categories.service_name
+    where {{ in_partition_window('usage_date', 'aws_min_date') }}
+    group by all
+),
+
+llm as (
+    select
+        usage_date,
+        provider as provider_name,
+        'LLM API' as service_name,
+        'AI and Machine Learning' as service_category,
+        cast(null as varchar) as sub_account_id,
+        team as x_team,
+        project as x_project,
+        environment as x_environment,
+        user_id as x_user_id,
+        model as x_model,
+        coalesce(sum(total_cost_usd), 0) as billed_cost,
+        coalesce(sum(total_cost_usd), 0) as effective_cost,
+        coalesce(sum(total_cost_usd), 0) as list_cost,
+        cast(sum(input_tokens + output_tokens) as decimal(38, 18)) as consumed_quantity,
+        'Tokens' as consumed_unit,
+        count(*) as x_request_count,
+        count(*) filter (where not is_priced) as x_unpriced_request_count,
+        cast(sum(input_tokens) as bigint) as x_input_tokens,
+        cast(sum(cache_read_tokens) as bigint) as x_cache_read_tokens,
+        cast(sum(cache_write_tokens) as bigint) as x_cache_write_tokens,
+        cast(sum(output_tokens) as bigint) as x_output_tokens,
+        false as x_is_estimated,
+        'llm_logs' as x_source
+    from {{ ref('int_llm_requests_priced') }}
+    where {{ in_partition_window('usage_date', 'aws_min_date') }}
+    group by all
+),
+
+unioned as (
+    select * from aws
+    union all by name
+    select * from llm
+)
+
+select
+    usage_date,
+    cast(usage_date as timestamptz) as charge_period_start,
+    cast(usage_date + interval 1 day as timestamptz) as charge_period_end,
+    provider_name,
+    service_name,
+    service_category,
+    sub_account_id,
+    billed_cost,
+    effective_cost,
+    list_cost,
+    'USD' as billing_currency,
+    consumed_quantity,
+    consumed_unit,
+    to_json({'team': x_team, 'project': x_project, 'environment': x_environment, 'user': x_user_id}) as tags,
+    x_team,
+    x_project,
+    x_environment,
+    x_user_id,
+    x_model,
+    x_request_count,
+    x_unpriced_request_count,
+    x_input_tokens,
+    x_cache_read_tokens,
+    x_cache_write_tokens,
+    x_output_tokens,
+    x_is_estimated,
+    x_source
+from unioned
