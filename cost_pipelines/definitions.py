@@ -2,11 +2,17 @@
 
 import dagster as dg
 
-from cost_pipelines.defs import aws, checks, dbt, ingest, jobs
+from cost_pipelines.defs import aws, checks, dbt, focus, ingest, jobs
 from cost_pipelines.resources import default_resources
 
 defs = dg.Definitions(
-    assets=[ingest.llm_requests, ingest.llm_prices, aws.aws_cost_explorer_daily, dbt.cost_dbt_models],
+    assets=[
+        ingest.llm_requests,
+        ingest.llm_prices,
+        aws.aws_cost_explorer_daily,
+        focus.focus_charges,
+        dbt.cost_dbt_models,
+    ],
     asset_checks=checks.checks,
     jobs=[jobs.daily_cost_job],
     schedules=[jobs.daily_cost_schedule],

@@ -100,10 +100,16 @@ class FactReconciliation:
     fact_cloud_usd: Decimal
     llm_priced_usd: Decimal
     fact_llm_usd: Decimal
+    focus_usd: Decimal
+    fact_focus_usd: Decimal
 
     @property
     def balanced(self) -> bool:
-        return self.cost_explorer_usd == self.fact_cloud_usd and self.llm_priced_usd == self.fact_llm_usd
+        return (
+            self.cost_explorer_usd == self.fact_cloud_usd
+            and self.llm_priced_usd == self.fact_llm_usd
+            and self.focus_usd == self.fact_focus_usd
+        )
 
 
 def reconcile_fact(con: duckdb.DuckDBPyConnection, start: date, end: date) -> FactReconciliation:
@@ -119,10 +125,42 @@ def reconcile_fact(con: duckdb.DuckDBPyConnection, start: date, end: date) -> Fa
         "WHERE usage_date >= ? AND usage_date < ?",
         window,
     ).fetchone()[0]
-    fact_cloud, fact_llm = con.execute(
+    focus = con.execute(
+        "SELECT COALESCE(sum(billed_cost), 0) FROM raw.focus_charges "
+        "WHERE CAST(timezone('UTC', charge_period_start) AS DATE) >= ? "
+        "AND CAST(timezone('UTC', charge_period_start) AS DATE) < ?",
+        window,
+    ).fetchone()[0]
+    fact_cloud, fact_llm, fact_focus = con.execute(
         "SELECT COALESCE(sum(billed_cost) FILTER (WHERE x_source = 'cost_explorer'), 0), "
-        "COALESCE(sum(billed_cost) FILTER (WHERE x_source = 'llm_logs'), 0) FROM marts.fct_costs "
+        "COALESCE(sum(billed_cost) FILTER (WHERE x_source = 'llm_logs'), 0), "
+        "COALESCE(sum(billed_cost) FILTER (WHERE x_source = 'focus'), 0) FROM marts.fct_costs "
         "WHERE usage_date >= ? AND usage_date < ?",
         window,
     ).fetchone()
-    return FactReconciliation(Decimal(ce), Decimal(fact_cloud), Decimal(llm), Decimal(fact_llm))
+    return FactReconciliation(
+        Decimal(ce), Decimal(fact_cloud), Decimal(llm), Decimal(fact_llm), Decimal(focus), Decimal(fact_focus)
+    )
+
+
+def stale_estimated_days(con: duckdb.DuckDBPyConnection, before: date) -> list[date]:
+    """Cost Explorer days still `Estimated` that runs no longer re-pull: their numbers will change unseen."""
+    rows = con.execute(
+        "SELECT DISTINCT usage_date FROM raw.aws_cost_explorer_daily WHERE is_estimated AND usage_date < ? ORDER BY 1",
+        [before],
+    ).fetchall()
+    return [d for (d,) in rows]
+
+
+def unexplained_negative_costs(
+    con: duckdb.DuckDBPyConnection, start: date, end: date
+) -> list[tuple[str, str, str, Decimal]]:
+    """FOCUS charges below zero that are neither credits, adjustments nor marked corrections."""
+    return con.execute(
+        "SELECT provider_name, service_name, charge_category, billed_cost FROM raw.focus_charges "
+        "WHERE billed_cost < 0 AND charge_category NOT IN ('Credit', 'Adjustment') "
+        "AND COALESCE(charge_class, '') <> 'Correction' "
+        "AND CAST(timezone('UTC', charge_period_start) AS DATE) >= ? "
+        "AND CAST(timezone('UTC', charge_period_start) AS DATE) < ? ORDER BY billed_cost",
+        [start, end],
+    ).fetchall()

@@ -39,6 +39,15 @@ class LlmLogSourceResource(dg.ConfigurableResource):
         return LocalDirectorySource(Path(self.root), self.pattern)
 
 
+class FocusExportsResource(dg.ConfigurableResource):
+    """A directory of FOCUS 1.0 exports (CSV or Parquet, any depth); it may not exist yet."""
+
+    root: str
+
+    def path(self) -> Path:
+        return Path(self.root)
+
+
 class CostExplorerResource(dg.ConfigurableResource):
     """AWS Cost Explorer through boto3 (standard credential chain), or the recorded sample when configured so.
 
@@ -87,6 +96,7 @@ def default_resources() -> dict[str, object]:
     return {
         "warehouse": WarehouseResource(path=duckdb_path),
         "llm_logs": LlmLogSourceResource(root=str(settings.llm_logs_dir())),
+        "focus_exports": FocusExportsResource(root=str(settings.focus_exports_dir())),
         "cost_explorer": CostExplorerResource(
             source=_from_env("COST_PIPELINES_CE_SOURCE", "auto"),
             region_name=_from_env("AWS_REGION", "us-east-1"),

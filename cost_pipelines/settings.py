@@ -13,6 +13,7 @@ DATA_DIR_ENV = "COST_PIPELINES_DATA_DIR"
 DUCKDB_PATH_ENV = "COST_PIPELINES_DUCKDB_PATH"
 LLM_LOGS_DIR_ENV = "COST_PIPELINES_LLM_LOGS_DIR"
 START_DATE_ENV = "COST_PIPELINES_START_DATE"
+FOCUS_DIR_ENV = "COST_PIPELINES_FOCUS_DIR"
 
 DEFAULT_START_DATE = "2026-08-01"
 
@@ -27,6 +28,10 @@ def duckdb_path() -> Path:
 
 def llm_logs_dir() -> Path:
     return Path(os.environ.get(LLM_LOGS_DIR_ENV, data_dir() / "sample_logs")).resolve()
+
+
+def focus_exports_dir() -> Path:
+    return Path(os.environ.get(FOCUS_DIR_ENV, data_dir() / "focus_exports")).resolve()
 
 
 def partitions_start_date() -> date:

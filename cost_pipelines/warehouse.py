@@ -91,3 +91,6 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     _create(con, "llm_model_map", MODEL_MAP_COLUMNS, ", PRIMARY KEY (provider, model)")
     _create(con, "llm_prices", PRICE_COLUMNS)
     _create(con, "aws_cost_explorer_daily", CE_COLUMNS)
+    from cost_pipelines.focus.load import ensure_tables as ensure_focus_tables
+
+    ensure_focus_tables(con)

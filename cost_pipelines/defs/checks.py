@@ -1,10 +1,15 @@
 """Python asset checks on the LLM cost path (dbt tests arrive as checks through dagster-dbt)."""
 
+from datetime import timedelta
+
 import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
 from cost_pipelines import quality
+from cost_pipelines.aws.cost_explorer import RESTATED_DAYS
+from cost_pipelines.defs.aws import AWS_COST_EXPLORER
 from cost_pipelines.defs.dbt import cost_dbt_models
+from cost_pipelines.defs.focus import FOCUS_CHARGES
 from cost_pipelines.defs.ingest import LLM_QUARANTINE
 from cost_pipelines.defs.metadata import markdown_table
 from cost_pipelines.defs.partitions import daily_partitions
@@ -112,8 +117,64 @@ def fct_costs_reconcile(context: dg.AssetCheckExecutionContext, warehouse: Wareh
             "fact_cloud_billed_usd": str(result.fact_cloud_usd),
             "llm_priced_usd": str(result.llm_priced_usd),
             "fact_llm_billed_usd": str(result.fact_llm_usd),
+            "focus_billed_usd": str(result.focus_usd),
+            "fact_focus_billed_usd": str(result.fact_focus_usd),
         },
     )
 
 
-checks = [llm_costs_reconcile, unpriced_share_below_bound, quarantine_share_below_bound, fct_costs_reconcile]
+@dg.asset_check(
+    asset=FOCUS_CHARGES,
+    partitions_def=daily_partitions,
+    description="No negative FOCUS charge unless it is a credit, an adjustment or a marked correction.",
+)
+def negative_charges_are_credits(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    start, end = _window(context)
+    with warehouse.connect(read_only=True) as con:
+        found = quality.unexplained_negative_costs(con, start, end)
+    return dg.AssetCheckResult(
+        passed=not found,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "unexplained_negative_rows": len(found),
+            "rows": dg.MetadataValue.md(markdown_table(["provider", "service", "category", "billed"], found[:20])),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=AWS_COST_EXPLORER,
+    partitions_def=daily_partitions,
+    description="Cost Explorer days still Estimated lie inside the window runs re-pull; older ones would go stale.",
+)
+def estimated_days_are_refreshed(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    start, end = _window(context)
+    with warehouse.connect(read_only=True) as con:
+        stale = quality.stale_estimated_days(con, before=start - timedelta(days=RESTATED_DAYS - 1))
+        current = con.execute(
+            "SELECT DISTINCT usage_date FROM raw.aws_cost_explorer_daily WHERE is_estimated "
+            "AND usage_date >= ? AND usage_date < ? ORDER BY 1",
+            [start, end],
+        ).fetchall()
+    return dg.AssetCheckResult(
+        passed=not stale,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "estimated_days_in_partition": dg.MetadataValue.json([str(d) for (d,) in current]),
+            "stale_estimated_days": dg.MetadataValue.json([str(d) for d in stale]),
+        },
+    )
+
+
+checks = [
+    llm_costs_reconcile,
+    unpriced_share_below_bound,
+    quarantine_share_below_bound,
+    fct_costs_reconcile,
+    negative_charges_are_credits,
+    estimated_days_are_refreshed,
+]

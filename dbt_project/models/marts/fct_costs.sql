@@ -1,7 +1,7 @@
 {{ config(pre_hook="{{ delete_partition_window('usage_date', 'aws_min_date') }}", on_schema_change='fail') }}
 
 {#-
-  One bill for cloud and LLM spend, with FOCUS 1.0 column names where they fit and x_ extensions for LLM
+  One bill for cloud and LLM spend (Cost Explorer, priced LLM requests and FOCUS exports), with FOCUS 1.0 column names where they fit and x_ extensions for LLM
   detail. Grain: day × provider × service × sub-account × allocation tags (× model for LLM rows).
   The window starts at aws_min_date because Cost Explorer days before the partition are restated too.
 -#}
@@ -67,10 +67,43 @@ llm as (
     group by all
 ),
 
+focus as (
+    select
+        usage_date,
+        provider_name,
+        coalesce(service_name, '(unknown)') as service_name,
+        service_category,
+        sub_account_id,
+        tag_team as x_team,
+        tag_project as x_project,
+        tag_environment as x_environment,
+        tag_user as x_user_id,
+        cast(null as varchar) as x_model,
+        sum(billed_cost) as billed_cost,
+        sum(effective_cost) as effective_cost,
+        sum(list_cost) as list_cost,
+        case when count(distinct consumed_unit) = 1 then sum(consumed_quantity) end as consumed_quantity,
+        case when count(distinct consumed_unit) = 1 then min(consumed_unit) end as consumed_unit,
+        cast(null as bigint) as x_request_count,
+        cast(null as bigint) as x_unpriced_request_count,
+        cast(null as bigint) as x_input_tokens,
+        cast(null as bigint) as x_cache_read_tokens,
+        cast(null as bigint) as x_cache_write_tokens,
+        cast(null as bigint) as x_output_tokens,
+        false as x_is_estimated,
+        'focus' as x_source
+    from {{ ref('stg_focus__charges') }}
+    where {{ in_partition_window('usage_date', 'aws_min_date') }}
+    group by usage_date, provider_name, coalesce(service_name, '(unknown)'), service_category, sub_account_id,
+        tag_team, tag_project, tag_environment, tag_user
+),
+
 unioned as (
     select * from aws
     union all by name
     select * from llm
+    union all by name
+    select * from focus
 )
 
 select
