@@ -140,3 +140,19 @@ def test_fct_costs_is_cost_explorer_plus_priced_llm_exactly(runs: tuple) -> None
     assert fact_total == cloud + llm == by_provider
     assert fact_days == len(days)
     assert categories["AI and Machine Learning"] == llm and categories["Compute"] > 0
+
+
+def test_allocation_shows_the_unallocated_share(runs: tuple) -> None:
+    tmp, _, _ = runs
+    with connect(tmp / "warehouse.duckdb", read_only=True) as con:
+        rows = con.execute(
+            "SELECT tag_value, sum(billed_cost), sum(share_of_day) FROM marts.cost_allocation "
+            "WHERE tag_key = 'team' AND usage_date = ? GROUP BY 1",
+            [DAYS[1]],
+        ).fetchall()
+        day_total = con.execute("SELECT sum(billed_cost) FROM marts.fct_costs WHERE usage_date = ?", [DAYS[1]])
+        total = day_total.fetchone()[0]
+    by_team = {team: cost for team, cost, _ in rows}
+    # AWS spend carries no team tag: it is the unallocated part, shown, not dropped.
+    assert by_team["(unallocated)"] > 0 and sum(by_team.values()) == total
+    assert abs(sum(share for *_, share in rows) - 1) < 1e-9
