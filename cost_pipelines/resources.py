@@ -15,6 +15,7 @@ from botocore.config import Config
 
 from cost_pipelines import settings, warehouse
 from cost_pipelines.aws.cost_explorer import CostExplorerClient
+from cost_pipelines.ingest.remote_sources import PostgresTableSource, S3PrefixSource
 from cost_pipelines.ingest.sources import LocalDirectorySource, LogSource
 
 
@@ -30,13 +31,33 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class LlmLogSourceResource(dg.ConfigurableResource):
-    """Where LLM request logs are read from. `{date}` in `pattern` is the partition day (YYYY-MM-DD)."""
+    """Where LLM request logs are read from; `{date}` in a pattern or prefix is the partition day (YYYY-MM-DD).
 
-    root: str
+    kind "local": files under `root` matching `pattern`. kind "s3": objects under `s3://s3_bucket/s3_prefix`
+    (credentials from the standard AWS chain). kind "postgres": a table shaped like seed 002's llm_cost_records
+    at `postgres_dsn` (set it from an environment variable: it holds a password).
+    """
+
+    kind: str = "local"
+    root: str = ""
     pattern: str = "{date}/*"
+    s3_bucket: str = ""
+    s3_prefix: str = "{date}/"
+    s3_endpoint_url: str | None = None
+    postgres_dsn: str = ""
+    postgres_table: str = "llm_cost_records"
+    download_dir: str = ""
 
     def source(self) -> LogSource:
-        return LocalDirectorySource(Path(self.root), self.pattern)
+        downloads = Path(self.download_dir) if self.download_dir else settings.data_dir() / "downloads"
+        if self.kind == "local":
+            return LocalDirectorySource(Path(self.root), self.pattern)
+        if self.kind == "s3":
+            client = boto3.client("s3", endpoint_url=self.s3_endpoint_url)
+            return S3PrefixSource(client, self.s3_bucket, self.s3_prefix, downloads)
+        if self.kind == "postgres":
+            return PostgresTableSource(self.postgres_dsn, self.postgres_table, download_dir=downloads)
+        raise ValueError(f"LLM log source kind must be local, s3 or postgres, not {self.kind!r}")
 
 
 class FocusExportsResource(dg.ConfigurableResource):
@@ -95,7 +116,14 @@ def default_resources() -> dict[str, object]:
     duckdb_path = str(settings.duckdb_path())
     return {
         "warehouse": WarehouseResource(path=duckdb_path),
-        "llm_logs": LlmLogSourceResource(root=str(settings.llm_logs_dir())),
+        "llm_logs": LlmLogSourceResource(
+            kind=_from_env("COST_PIPELINES_LLM_LOGS_KIND", "local"),
+            root=str(settings.llm_logs_dir()),
+            s3_bucket=_from_env("COST_PIPELINES_LLM_LOGS_S3_BUCKET", ""),
+            s3_prefix=_from_env("COST_PIPELINES_LLM_LOGS_S3_PREFIX", "{date}/"),
+            postgres_dsn=_from_env("COST_PIPELINES_LLM_LOGS_POSTGRES_DSN", ""),
+            postgres_table=_from_env("COST_PIPELINES_LLM_LOGS_POSTGRES_TABLE", "llm_cost_records"),
+        ),
         "focus_exports": FocusExportsResource(root=str(settings.focus_exports_dir())),
         "cost_explorer": CostExplorerResource(
             source=_from_env("COST_PIPELINES_CE_SOURCE", "auto"),

@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from cost_pipelines.definitions import defs
 
 SNAPSHOT = Path(__file__).resolve().parents[1] / "snapshots" / "asset_graph.json"
@@ -48,3 +50,21 @@ def test_every_asset_is_described_and_grouped() -> None:
     for key, asset in describe_graph()["assets"].items():
         assert asset["has_description"], key
         assert asset["group"] in {"ingest", "transform"}, key
+
+
+def test_log_source_kinds_are_selectable_by_configuration(tmp_path: Path) -> None:
+    from cost_pipelines.ingest.remote_sources import PostgresTableSource, S3PrefixSource
+    from cost_pipelines.ingest.sources import LocalDirectorySource
+    from cost_pipelines.resources import LlmLogSourceResource
+
+    assert isinstance(LlmLogSourceResource(root=str(tmp_path)).source(), LocalDirectorySource)
+    s3 = LlmLogSourceResource(
+        kind="s3", s3_bucket="b", s3_endpoint_url="http://127.0.0.1:9", download_dir=str(tmp_path)
+    )
+    assert isinstance(s3.source(), S3PrefixSource)
+    pg = LlmLogSourceResource(
+        kind="postgres", postgres_dsn="host=127.0.0.1 password=s3cret", download_dir=str(tmp_path)
+    )
+    assert isinstance(pg.source(), PostgresTableSource) and "s3cret" not in pg.source().describe()
+    with pytest.raises(ValueError, match="local, s3 or postgres"):
+        LlmLogSourceResource(kind="ftp").source()

@@ -1,0 +1,97 @@
+"""LLM log sources outside the local disk: an S3 prefix and a PostgreSQL table.
+
+Both hand the normaliser local files, so every shape goes through the same vectorised path: S3 objects are
+downloaded as they are (gzip included), and the PostgreSQL rows of the day are streamed server-side filtered
+into a CSV with `COPY … TO STDOUT`.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from cost_pipelines.ingest.sources import SourceFile, file_format
+
+
+@dataclass
+class S3PrefixSource:
+    """Objects under `s3://bucket/<prefix>`, where `{date}` in the prefix is the partition day."""
+
+    client: Any  # a boto3 S3 client
+    bucket: str
+    prefix: str
+    download_dir: Path
+    page_size: int = 1000
+    _unreadable: dict[date, list[str]] = field(default_factory=dict)
+
+    def _keys(self, day: date) -> list[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        prefix = self.prefix.format(date=day.isoformat())
+        pages = paginator.paginate(Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": self.page_size})
+        return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []) if not obj["Key"].endswith("/"))
+
+    def files_for(self, day: date) -> list[SourceFile]:
+        files, unreadable = [], []
+        for key in self._keys(day):
+            fmt = file_format(key)
+            if fmt is None:
+                unreadable.append(f"s3://{self.bucket}/{key}")
+                continue
+            target = self.download_dir / self.bucket / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.client.download_file(self.bucket, key, str(target))
+            files.append(SourceFile(str(target), f"s3://{self.bucket}/{key}", fmt))
+        self._unreadable[day] = unreadable
+        return files
+
+    def unreadable_files_for(self, day: date) -> list[str]:
+        return self._unreadable.get(day, [])
+
+    def describe(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+# Seed 002's llm_cost_records: top-level columns plus allocation detail in a JSON `metadata` column.
+_POSTGRES_SELECT = """
+    SELECT request_id, to_char({ts} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_at,
+           provider, model, input_tokens, output_tokens,
+           meta->>'cache_read_tokens' AS cache_read_tokens, meta->>'cache_write_tokens' AS cache_write_tokens,
+           user_id, meta->>'team' AS team, meta->>'project' AS project, meta->>'environment' AS environment,
+           task_type, meta->>'latency_ms' AS latency_ms, meta->>'status' AS status, cost_usd AS reported_cost_usd
+    FROM (SELECT *, CAST(metadata AS jsonb) AS meta FROM {table}
+          WHERE {ts} >= %(start)s AND {ts} < %(end)s) AS day_rows
+    ORDER BY {ts}, request_id
+"""
+
+
+@dataclass
+class PostgresTableSource:
+    """Rows of a table shaped like seed 002's `llm_cost_records`, read one UTC day at a time."""
+
+    dsn: str
+    table: str = "llm_cost_records"
+    timestamp_column: str = "timestamp"
+    download_dir: Path = Path(".")
+
+    def files_for(self, day: date) -> list[SourceFile]:
+        import psycopg2
+        from psycopg2 import sql
+
+        query = sql.SQL(_POSTGRES_SELECT).format(
+            ts=sql.Identifier(self.timestamp_column), table=sql.Identifier(*self.table.split("."))
+        )
+        target = self.download_dir / "postgres" / f"{self.table}-{day.isoformat()}.csv"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        start, end = f"{day.isoformat()}T00:00:00+00:00", f"{(day + timedelta(days=1)).isoformat()}T00:00:00+00:00"
+        with psycopg2.connect(self.dsn) as con, con.cursor() as cur, target.open("w") as out:
+            copy = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER true)").format(
+                sql.SQL(cur.mogrify(query.as_string(con), {"start": start, "end": end}).decode())
+            )
+            cur.copy_expert(copy.as_string(con), out)
+        return [SourceFile(str(target), f"postgres:{self.table}/{day.isoformat()}", "csv")]
+
+    def unreadable_files_for(self, day: date) -> list[str]:
+        return []
+
+    def describe(self) -> str:
+        return f"postgres table {self.table}"

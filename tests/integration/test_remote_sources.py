@@ -1,0 +1,141 @@
+"""LLM logs from an S3 prefix (moto's S3 server over HTTP) and from a PostgreSQL table (a real server)."""
+
+import gzip
+import socket
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import boto3
+import psycopg2
+import pytest
+from moto.server import ThreadedMotoServer
+
+from cost_pipelines.ingest.load import ingest_day
+from cost_pipelines.ingest.remote_sources import PostgresTableSource, S3PrefixSource
+from cost_pipelines.ingest.sources import LocalDirectorySource
+from cost_pipelines.sample_data.generate import generate_day
+from cost_pipelines.warehouse import connect
+from tests.postgres_server import PostgresParams, PostgresUnavailable, postgres_server
+
+DAY = date(2026, 9, 2)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _requests(db: Path) -> list[tuple]:
+    with connect(db, read_only=True) as con:
+        return con.execute(
+            "SELECT request_id, provider, model, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, "
+            "user_id, team FROM raw.llm_requests ORDER BY request_id"
+        ).fetchall()
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def test_s3_prefix_reads_every_object_across_pages_like_the_local_files(s3_endpoint: str, tmp_path: Path) -> None:
+    local = tmp_path / "local"
+    generate_day(local, DAY)
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                      aws_secret_access_key="testing")  # fmt: skip
+    s3.create_bucket(Bucket="llm-logs")
+    for path in sorted((local / DAY.isoformat()).iterdir()):
+        body = path.read_bytes()
+        key = f"gateway/{DAY}/{path.name}"
+        # Some objects arrive gzip-compressed, as log shippers write them.
+        if path.suffix == ".jsonl":
+            s3.put_object(Bucket="llm-logs", Key=key + ".gz", Body=gzip.compress(body))
+        else:
+            s3.put_object(Bucket="llm-logs", Key=key, Body=body)
+    s3.put_object(Bucket="llm-logs", Key=f"gateway/{DAY}/README.txt", Body=b"not a log")
+    s3.put_object(Bucket="llm-logs", Key=f"gateway/{date(2026, 9, 3)}/requests.jsonl", Body=b"{}\n")
+
+    source = S3PrefixSource(s3, "llm-logs", "gateway/{date}/", tmp_path / "downloads", page_size=2)
+    with connect(tmp_path / "s3.duckdb") as con:
+        from_s3 = ingest_day(con, source, DAY)
+    with connect(tmp_path / "local.duckdb") as con:
+        from_disk = ingest_day(con, LocalDirectorySource(local), DAY)
+    assert from_s3.files == 5 and from_s3.skipped_files == [f"s3://llm-logs/gateway/{DAY}/README.txt"]
+    assert (from_s3.rows_in, from_s3.rows_kept, from_s3.duplicates) == (
+        from_disk.rows_in,
+        from_disk.rows_kept,
+        from_disk.duplicates,
+    )
+    assert _requests(tmp_path / "s3.duckdb") == _requests(tmp_path / "local.duckdb")
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresParams]:
+    try:
+        with postgres_server() as params:
+            yield params
+    except PostgresUnavailable as exc:
+        pytest.skip(f"NO POSTGRESQL SERVER: {exc}")
+
+
+SEED_002_TABLE = """
+CREATE TABLE llm_cost_records (
+    id BIGSERIAL PRIMARY KEY,
+    provider VARCHAR(50) NOT NULL,
+    model VARCHAR(100) NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    request_id VARCHAR(100),
+    user_id VARCHAR(100),
+    task_type VARCHAR(100),
+    timestamp TIMESTAMPTZ NOT NULL,
+    cost_usd DECIMAL(12, 6),
+    metadata JSONB
+)"""
+ROWS = [
+    ("openai", "gpt-4o-2024-08-06", 1200, 350, "pg-1", "u-01", "chat", "2026-09-02 00:00:00+00", "0.006500",
+     '{"team": "search", "project": "ranking", "cache_read_tokens": 256, "latency_ms": 812}'),
+    ("anthropic", "claude-3-5-haiku-20241022", 900, 40, "pg-2", "u-02", "classification",
+     "2026-09-02 23:59:59.999+00", None, '{"team": "support", "status": "error"}'),
+    ("openai", "gpt-4o-mini", 10, -1, "pg-bad", "u-03", "chat", "2026-09-02 12:00:00+02", None, "{}"),
+    ("openai", "gpt-4o", 1, 1, "pg-before", "u-01", "chat", "2026-09-01 23:59:59.999999+00", None, "{}"),
+    ("openai", "gpt-4o", 1, 1, "pg-after", "u-01", "chat", "2026-09-03 00:00:00+00", None, "{}"),
+]  # fmt: skip
+
+
+def test_postgres_table_is_read_one_utc_day_server_side(postgres: PostgresParams, tmp_path: Path) -> None:
+    dsn = (f"host={postgres.host} port={postgres.port} user={postgres.user} password={postgres.password} "
+           f"dbname={postgres.dbname}")  # fmt: skip
+    with psycopg2.connect(dsn) as con, con.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS llm_cost_records")
+        cur.execute(SEED_002_TABLE)
+        cur.executemany(
+            "INSERT INTO llm_cost_records (provider, model, input_tokens, output_tokens, request_id, user_id, "
+            "task_type, timestamp, cost_usd, metadata) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            ROWS,
+        )
+    source = PostgresTableSource(dsn=dsn, download_dir=tmp_path / "downloads")
+    with connect(tmp_path / "w.duckdb") as con:
+        report = ingest_day(con, source, DAY)
+        kept = con.execute(
+            "SELECT request_id, input_tokens, cache_read_tokens, output_tokens, team, project, status, latency_ms, "
+            "reported_cost_usd FROM raw.llm_requests ORDER BY request_id"
+        ).fetchall()
+        reasons = con.execute("SELECT reason FROM raw.llm_requests_quarantine").fetchall()
+    # The day's three rows only: the neighbours one microsecond either side never left the server.
+    assert report.rows_in == 3
+    assert kept == [
+        ("pg-1", 1200, 256, 350, "search", "ranking", "success", 812, Decimal("0.0065")),
+        ("pg-2", 900, 0, 40, "support", None, "error", None, None),
+    ]
+    assert reasons == [("negative output_tokens: -1",)]
+    assert postgres.password not in source.describe()
