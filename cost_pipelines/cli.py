@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from cost_pipelines import settings, warehouse
+from cost_pipelines import quality, settings, warehouse
 
 SAMPLE_START = date(2026, 8, 1)
 SAMPLE_END = date(2026, 10, 31)
@@ -89,6 +89,7 @@ def summary(start: date, end: date) -> str:
             "FROM marts.aws_cost_by_service WHERE usage_date >= ? AND usage_date < ?",
             window,
         ).fetchone()
+        fact = quality.reconcile_fact(con, start, end + timedelta(days=1))
         quarantined = con.execute(
             "SELECT count(*) FROM raw.llm_requests_quarantine WHERE partition_date >= ? AND partition_date < ?",
             window,
@@ -101,6 +102,9 @@ def summary(start: date, end: date) -> str:
         + (" (" + ", ".join(f"{m}: {n:,}" for m, n in unpriced_models) + ")" if unpriced_models else ""),
         f"quarantined rows: {quarantined:,}",
         f"AWS (Cost Explorer, unblended): ${_money(aws_total)}   estimated days: {aws_estimated}",
+        f"fct_costs: ${_money(fact.fact_cloud_usd + fact.fact_llm_usd + fact.fact_focus_usd)} = Cost Explorer "
+        f"${_money(fact.cost_explorer_usd)} + LLM ${_money(fact.llm_priced_usd)} + FOCUS ${_money(fact.focus_usd)}"
+        f" ({'exact' if fact.balanced else 'MISMATCH'})",
     ]
     return "\n".join(lines)
 

@@ -169,3 +169,48 @@ def test_throttling_is_retried_by_botocore_and_reported() -> None:
     assert _ThrottleTwice.calls == 3
     assert fetched.requests == 1 and fetched.retries == 2
     assert len([r for r in parse_pages(fetched.pages, QUERY) if r.value_1]) == 14
+
+
+def test_the_asset_succeeds_through_throttling_and_reports_the_retries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dagster as dg
+
+    from cost_pipelines.defs.aws import aws_cost_explorer_daily
+    from cost_pipelines.resources import CostExplorerResource, WarehouseResource
+
+    days = ["2026-08-01", "2026-08-02", "2026-08-03"]
+    periods = [
+        {"TimePeriod": {"Start": d, "End": e}, "Total": {}, "Estimated": d == days[-1],
+         "Groups": [{"Keys": ["Amazon Simple Storage Service", "111111111111"],
+                     "Metrics": {m: {"Amount": "1.25", "Unit": "USD"} for m in METRICS}}]}
+        for d, e in zip(days, [*days[1:], "2026-08-04"], strict=True)
+    ]  # fmt: skip
+    _ThrottleTwice.calls = 0
+    _ThrottleTwice.body = json.dumps({"ResultsByTime": periods, "GroupDefinitions": [],
+                                      "DimensionValueAttributes": []}).encode()  # fmt: skip
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ThrottleTwice)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    try:
+        result = dg.materialize(
+            [aws_cost_explorer_daily],
+            partition_key="2026-08-03",
+            resources={
+                "warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
+                "cost_explorer": CostExplorerResource(
+                    source="aws", endpoint_url=f"http://127.0.0.1:{server.server_port}", max_attempts=5
+                ),
+            },
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.success
+    (materialization,) = [e.materialization for e in result.get_asset_materialization_events()]
+    metadata = materialization.metadata
+    assert metadata["retries"].value == 2 and metadata["requests"].value == 1
+    assert metadata["unblended_cost_usd_exact"].value == "3.75"
+    assert metadata["estimated_days"].value == ["2026-08-03"]
+    assert metadata["source"].value == "AWS Cost Explorer"
