@@ -79,6 +79,18 @@ def connect(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDB
         con.close()
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """All or nothing: a partition is replaced whole or left as it was."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
 def _create(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str], extra: str = "") -> None:
     body = ", ".join(f"{name} {kind}" for name, kind in columns.items())
     con.execute(f"CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.{table} ({body}{extra})")

@@ -4,7 +4,7 @@ import duckdb
 import pyarrow as pa
 
 from cost_pipelines.aws.cost_explorer import CostExplorerQuery, CostRow
-from cost_pipelines.warehouse import CE_COLUMNS, RAW_SCHEMA, ensure_raw_tables
+from cost_pipelines.warehouse import CE_COLUMNS, RAW_SCHEMA, ensure_raw_tables, transaction
 
 
 def replace_window(con: duckdb.DuckDBPyConnection, query: CostExplorerQuery, rows: list[CostRow]) -> int:
@@ -14,20 +14,16 @@ def replace_window(con: duckdb.DuckDBPyConnection, query: CostExplorerQuery, row
     table = pa.table({c: pa.array([_text(getattr(r, c)) for r in rows], pa.string()) for c in columns})
     casts = ", ".join(f"CAST({c} AS {t.replace(' NOT NULL', '')})" for c, t in columns.items())
     con.register("_ce_rows", table)
-    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(
-            f"DELETE FROM {RAW_SCHEMA}.aws_cost_explorer_daily WHERE usage_date >= ? AND usage_date < ?",
-            [query.start, query.end],
-        )
-        con.execute(
-            f"INSERT INTO {RAW_SCHEMA}.aws_cost_explorer_daily ({', '.join(columns)}, fetched_at) "
-            f"SELECT {casts}, now() FROM _ce_rows"
-        )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute(
+                f"DELETE FROM {RAW_SCHEMA}.aws_cost_explorer_daily WHERE usage_date >= ? AND usage_date < ?",
+                [query.start, query.end],
+            )
+            con.execute(
+                f"INSERT INTO {RAW_SCHEMA}.aws_cost_explorer_daily ({', '.join(columns)}, fetched_at) "
+                f"SELECT {casts}, now() FROM _ce_rows"
+            )
     finally:
         con.unregister("_ce_rows")
     return len(rows)

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 
 from cost_pipelines.ingest.sources import file_format
-from cost_pipelines.warehouse import RAW_SCHEMA
+from cost_pipelines.warehouse import RAW_SCHEMA, transaction
 
 # FOCUS column → (stored name, DuckDB type). Columns an export lacks are stored as NULL.
 FOCUS_COLUMNS: dict[str, tuple[str, str]] = {
@@ -104,8 +104,7 @@ def load_window(con: duckdb.DuckDBPyConnection, root: Path, start: date, end: da
         WHERE charge_period_start IS NULL OR CAST(timezone('UTC', charge_period_start) AS DATE) >= DATE '{start}'
               AND CAST(timezone('UTC', charge_period_start) AS DATE) < DATE '{end}'""")  # fmt: skip
     names = ", ".join(name for name, _ in FOCUS_COLUMNS.values())
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         day = "CAST(timezone('UTC', charge_period_start) AS DATE)"
         con.execute(f"DELETE FROM {RAW_SCHEMA}.focus_charges WHERE {day} >= ? AND {day} < ?", [start, end])
         con.execute(f"INSERT INTO {RAW_SCHEMA}.focus_charges SELECT {names}, source, now() FROM _focus_checked "
@@ -113,10 +112,6 @@ def load_window(con: duckdb.DuckDBPyConnection, root: Path, start: date, end: da
         con.execute(f"DELETE FROM {RAW_SCHEMA}.focus_charges_quarantine WHERE window_start = ?", [start])
         con.execute(f"INSERT INTO {RAW_SCHEMA}.focus_charges_quarantine SELECT source, row_number, reason, raw_record, "
                     "?, now() FROM _focus_checked WHERE reason IS NOT NULL", [start])  # fmt: skip
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     kept, quarantined = con.execute(
         "SELECT count(*) FILTER (WHERE reason IS NULL), count(*) FILTER (WHERE reason IS NOT NULL) FROM _focus_checked"
     ).fetchone()

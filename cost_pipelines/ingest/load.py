@@ -12,7 +12,7 @@ from cost_pipelines.ingest.canonical import QUARANTINE_COLUMNS, REQUEST_COLUMNS
 from cost_pipelines.ingest.sources import LogSource
 from cost_pipelines.pricing.model_resolution import resolve_models
 from cost_pipelines.pricing.price_table import genai_prices_version
-from cost_pipelines.warehouse import RAW_SCHEMA, ensure_raw_tables
+from cost_pipelines.warehouse import RAW_SCHEMA, ensure_raw_tables, transaction
 
 
 class RowAccountingError(RuntimeError):
@@ -53,25 +53,21 @@ def ingest_day(con: duckdb.DuckDBPyConnection, source: LogSource, day: date) -> 
         )
 
     request_columns = ", ".join(c for c in REQUEST_COLUMNS if c != "ingested_at")
-    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"DELETE FROM {RAW_SCHEMA}.llm_requests WHERE usage_date = ?", [day])
-        con.execute(
-            f"INSERT INTO {RAW_SCHEMA}.llm_requests ({request_columns}, ingested_at) "
-            f"SELECT {request_columns}, now() FROM _valid"
-        )
-        con.execute(f"DELETE FROM {RAW_SCHEMA}.llm_requests_quarantine WHERE partition_date = ?", [day])
-        quarantine_columns = ", ".join(QUARANTINE_COLUMNS)
-        con.execute(
-            f"INSERT INTO {RAW_SCHEMA}.llm_requests_quarantine ({quarantine_columns}) "
-            "SELECT ?, source, row_number, reason, raw_record, now() FROM _rejects",
-            [day],
-        )
-        report.new_models = update_model_map(con, "SELECT DISTINCT provider, model FROM _valid")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute(f"DELETE FROM {RAW_SCHEMA}.llm_requests WHERE usage_date = ?", [day])
+            con.execute(
+                f"INSERT INTO {RAW_SCHEMA}.llm_requests ({request_columns}, ingested_at) "
+                f"SELECT {request_columns}, now() FROM _valid"
+            )
+            con.execute(f"DELETE FROM {RAW_SCHEMA}.llm_requests_quarantine WHERE partition_date = ?", [day])
+            quarantine_columns = ", ".join(QUARANTINE_COLUMNS)
+            con.execute(
+                f"INSERT INTO {RAW_SCHEMA}.llm_requests_quarantine ({quarantine_columns}) "
+                "SELECT ?, source, row_number, reason, raw_record, now() FROM _rejects",
+                [day],
+            )
+            report.new_models = update_model_map(con, "SELECT DISTINCT provider, model FROM _valid")
     finally:
         normalize.drop_work_tables(con)
     return report

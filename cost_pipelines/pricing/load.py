@@ -6,7 +6,7 @@ import duckdb
 import pyarrow as pa
 
 from cost_pipelines.pricing.price_table import PriceRow, genai_prices_version
-from cost_pipelines.warehouse import PRICE_COLUMNS, RAW_SCHEMA, ensure_raw_tables
+from cost_pipelines.warehouse import PRICE_COLUMNS, RAW_SCHEMA, ensure_raw_tables, transaction
 
 
 def _record(row: PriceRow, version: str) -> dict[str, object]:
@@ -26,14 +26,10 @@ def write_prices(con: duckdb.DuckDBPyConnection, rows: list[PriceRow]) -> int:
     table = pa.table({c: pa.array([_text(rec[c]) for rec in records], pa.string()) for c in PRICE_COLUMNS})
     casts = ", ".join(f"CAST({c} AS {kind.replace(' NOT NULL', '')}) AS {c}" for c, kind in PRICE_COLUMNS.items())
     con.register("_price_rows", table)
-    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"DELETE FROM {RAW_SCHEMA}.llm_prices")
-        con.execute(f"INSERT INTO {RAW_SCHEMA}.llm_prices SELECT {casts} FROM _price_rows")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute(f"DELETE FROM {RAW_SCHEMA}.llm_prices")
+            con.execute(f"INSERT INTO {RAW_SCHEMA}.llm_prices SELECT {casts} FROM _price_rows")
     finally:
         con.unregister("_price_rows")
     return len(records)

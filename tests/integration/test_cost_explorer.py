@@ -2,9 +2,7 @@
 
 import copy
 import json
-import socket
 import threading
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,7 +12,6 @@ import boto3
 import pytest
 import requests
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
 
 from cost_pipelines.aws.cost_explorer import METRICS, CostExplorerQuery, fetch_pages, parse_pages
 from cost_pipelines.aws.load import replace_window
@@ -22,12 +19,6 @@ from cost_pipelines.warehouse import connect
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "aws_ce"
 QUERY = CostExplorerQuery(date(2023, 12, 12), date(2024, 1, 11), group_by=("TAG:CreatedBy",))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def real_response(name: str) -> dict:
@@ -52,17 +43,6 @@ def paged(body: dict, pages: int) -> list[dict]:
             page["NextPageToken"] = f"page-{n + 2}"
         result.append(page)
     return result
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 def ce_client(endpoint: str, max_attempts: int = 5) -> object:

@@ -3,7 +3,6 @@
 import json
 import shutil
 import socket
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -17,15 +16,6 @@ from tests.postgres_server import PostgresParams, PostgresUnavailable, postgres_
 pytestmark = pytest.mark.postgres
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DAY = date(2026, 8, 1)
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresParams]:
-    try:
-        with postgres_server() as params:
-            yield params
-    except PostgresUnavailable as exc:
-        pytest.skip(f"NO POSTGRESQL SERVER: {exc}")
 
 
 def _write_logs(root: Path) -> None:

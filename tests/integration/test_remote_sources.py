@@ -1,31 +1,21 @@
 """LLM logs from an S3 prefix (moto's S3 server over HTTP) and from a PostgreSQL table (a real server)."""
 
 import gzip
-import socket
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import boto3
 import psycopg2
-import pytest
-from moto.server import ThreadedMotoServer
 
 from cost_pipelines.ingest.load import ingest_day
 from cost_pipelines.ingest.remote_sources import PostgresTableSource, S3PrefixSource
 from cost_pipelines.ingest.sources import LocalDirectorySource
 from cost_pipelines.sample_data.generate import generate_day
 from cost_pipelines.warehouse import connect
-from tests.postgres_server import PostgresParams, PostgresUnavailable, postgres_server
+from tests.postgres_server import PostgresParams
 
 DAY = date(2026, 9, 2)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _requests(db: Path) -> list[tuple]:
@@ -36,21 +26,10 @@ def _requests(db: Path) -> list[tuple]:
         ).fetchall()
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-def test_s3_prefix_reads_every_object_across_pages_like_the_local_files(s3_endpoint: str, tmp_path: Path) -> None:
+def test_s3_prefix_reads_every_object_across_pages_like_the_local_files(moto_url: str, tmp_path: Path) -> None:
     local = tmp_path / "local"
     generate_day(local, DAY)
-    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="testing",
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing",
                       aws_secret_access_key="testing")  # fmt: skip
     s3.create_bucket(Bucket="llm-logs")
     for path in sorted((local / DAY.isoformat()).iterdir()):
@@ -76,15 +55,6 @@ def test_s3_prefix_reads_every_object_across_pages_like_the_local_files(s3_endpo
         from_disk.duplicates,
     )
     assert _requests(tmp_path / "s3.duckdb") == _requests(tmp_path / "local.duckdb")
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresParams]:
-    try:
-        with postgres_server() as params:
-            yield params
-    except PostgresUnavailable as exc:
-        pytest.skip(f"NO POSTGRESQL SERVER: {exc}")
 
 
 SEED_002_TABLE = """
