@@ -1,8 +1,8 @@
 {{ config(pre_hook="{{ delete_partition_window('usage_date', 'aws_min_date') }}", on_schema_change='fail') }}
 
 {#-
-  One bill for cloud and LLM spend (Cost Explorer, priced LLM requests and FOCUS exports), with FOCUS 1.0 column names where they fit and x_ extensions for LLM
-  detail. Grain: day × provider × service × sub-account × allocation tags (× model for LLM rows).
+  One bill for cloud and LLM spend (Cost Explorer, priced LLM requests and FOCUS exports), with FOCUS 1.0
+  column names where they fit and x_ extensions for LLM detail. Grain: day × provider × service × sub-account × allocation tags (× model for LLM rows).
   The window starts at aws_min_date because Cost Explorer days before the partition are restated too.
 -#}
 
@@ -13,22 +13,9 @@ with aws as (
         coalesce(ce.service_name, '(no spend)') as service_name,
         coalesce(categories.service_category, 'Other') as service_category,
         ce.linked_account_id as sub_account_id,
-        cast(null as varchar) as x_team,
-        cast(null as varchar) as x_project,
-        cast(null as varchar) as x_environment,
-        cast(null as varchar) as x_user_id,
-        cast(null as varchar) as x_model,
         sum(ce.unblended_cost_usd) as billed_cost,
         sum(ce.amortized_cost_usd) as effective_cost,
-        cast(null as decimal(38, 18)) as list_cost,
         sum(ce.usage_quantity) as consumed_quantity,
-        cast(null as varchar) as consumed_unit,
-        cast(null as bigint) as x_request_count,
-        cast(null as bigint) as x_unpriced_request_count,
-        cast(null as bigint) as x_input_tokens,
-        cast(null as bigint) as x_cache_read_tokens,
-        cast(null as bigint) as x_cache_write_tokens,
-        cast(null as bigint) as x_output_tokens,
         bool_or(ce.is_estimated) as x_is_estimated,
         'cost_explorer' as x_source
     from {{ ref('stg_aws__cost_explorer_daily') }} as ce
@@ -43,7 +30,6 @@ llm as (
         provider as provider_name,
         'LLM API' as service_name,
         'AI and Machine Learning' as service_category,
-        cast(null as varchar) as sub_account_id,
         team as x_team,
         project as x_project,
         environment as x_environment,
@@ -78,18 +64,11 @@ focus as (
         tag_project as x_project,
         tag_environment as x_environment,
         tag_user as x_user_id,
-        cast(null as varchar) as x_model,
         sum(billed_cost) as billed_cost,
         sum(effective_cost) as effective_cost,
         sum(list_cost) as list_cost,
         case when count(distinct consumed_unit) = 1 then sum(consumed_quantity) end as consumed_quantity,
         case when count(distinct consumed_unit) = 1 then min(consumed_unit) end as consumed_unit,
-        cast(null as bigint) as x_request_count,
-        cast(null as bigint) as x_unpriced_request_count,
-        cast(null as bigint) as x_input_tokens,
-        cast(null as bigint) as x_cache_read_tokens,
-        cast(null as bigint) as x_cache_write_tokens,
-        cast(null as bigint) as x_output_tokens,
         false as x_is_estimated,
         'focus' as x_source
     from {{ ref('stg_focus__charges') }}
@@ -98,6 +77,7 @@ focus as (
         tag_team, tag_project, tag_environment, tag_user
 ),
 
+-- union by name fills the columns a source does not have with NULL.
 unioned as (
     select * from aws
     union all by name
