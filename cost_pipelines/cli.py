@@ -48,6 +48,16 @@ def _ensure_sample_logs(start: date, end: date) -> Path:
     return logs
 
 
+def _ensure_focus_exports() -> None:
+    from cost_pipelines.sample_data.focus import write_shifted_sample
+
+    exports = settings.focus_exports_dir()
+    if not exports.is_dir() or not any(exports.iterdir()):
+        # The FOCUS sample is September 2024; two years later it sits inside the demo period.
+        print(f"placing the FOCUS 1.0 sample (moved to September 2026) in {exports}")
+        write_shifted_sample(exports, (date(2026, 9, 1) - date(2024, 9, 1)).days)
+
+
 def _days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
@@ -117,6 +127,7 @@ def demo(args: argparse.Namespace) -> None:
     start, end = date.fromisoformat(args.start), date.fromisoformat(args.end)
     home = _dagster_home()
     _ensure_sample_logs(start, end)
+    _ensure_focus_exports()
     # The demo never calls AWS, even where credentials exist: Cost Explorer answers come from the recording.
     os.environ.setdefault("COST_PIPELINES_CE_SOURCE", "recorded")
     print(f"running daily_cost_job over {start}..{end} as one run (Dagster instance: {home})")

@@ -1,5 +1,6 @@
 """Materialize three sample days through Dagster into a temporary DuckDB and check the marts to the last decimal."""
 
+import csv
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -8,8 +9,14 @@ import dagster as dg
 import pytest
 
 from cost_pipelines.definitions import defs
-from cost_pipelines.resources import CostExplorerResource, LlmLogSourceResource, WarehouseResource
+from cost_pipelines.resources import (
+    CostExplorerResource,
+    FocusExportsResource,
+    LlmLogSourceResource,
+    WarehouseResource,
+)
 from cost_pipelines.sample_data.cost_explorer import day_groups
+from cost_pipelines.sample_data.focus import SAMPLE, write_shifted_sample
 from cost_pipelines.sample_data.generate import generate
 from cost_pipelines.warehouse import connect
 from tests.integration.independent_costs import daily_costs
@@ -27,6 +34,7 @@ def run_days(tmp: Path, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResu
         "warehouse": WarehouseResource(path=str(tmp / "warehouse.duckdb")),
         "llm_logs": LlmLogSourceResource(root=str(tmp / "logs")),
         "cost_explorer": CostExplorerResource(source="recorded"),
+        "focus_exports": FocusExportsResource(root=str(tmp / "focus")),
     }
     job = defs.resolve_job_def("daily_cost_job")
     return job.execute_in_process(instance=instance, tags=RANGE_TAGS, resources=resources, raise_on_error=False)
@@ -45,6 +53,8 @@ def mart_totals(tmp: Path) -> dict[date, tuple[int, int, Decimal]]:
 def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dg.ExecuteInProcessResult], list[dict]]:
     tmp = tmp_path_factory.mktemp("daily")
     generate(tmp / "logs", DAYS[0], DAYS[-1])
+    # The FOCUS sample's 2024-09-13..15 moved onto the test days, so all three sources meet in fct_costs.
+    write_shifted_sample(tmp / "focus", (DAYS[0] - date(2024, 9, 13)).days)
     results, totals = [], []
     with dg.DagsterInstance.ephemeral() as instance:
         for _ in range(2):
@@ -124,22 +134,31 @@ def test_aws_spend_by_service_equals_the_recorded_cost_explorer_answers(runs: tu
     assert services >= 20
 
 
-def test_fct_costs_is_cost_explorer_plus_priced_llm_exactly(runs: tuple) -> None:
+def _focus_billed_on(days: list[str]) -> Decimal:
+    with SAMPLE.open(newline="") as f:
+        return sum(Decimal(r["BilledCost"]) for r in csv.DictReader(f) if r["ChargePeriodStart"][:10] in days)
+
+
+def test_fct_costs_is_cost_explorer_plus_priced_llm_plus_focus_exactly(runs: tuple) -> None:
     tmp, _, totals = runs
     days = [DAYS[0] - timedelta(days=2), DAYS[0] - timedelta(days=1), *DAYS]
     cloud = sum(Decimal(g["Metrics"]["UnblendedCost"]["Amount"]) for day in days for g in day_groups(day))
     llm = sum(cost for _, _, cost in totals[0].values())
+    focus = _focus_billed_on(["2024-09-13", "2024-09-14", "2024-09-15"])
+    assert focus > 0
     with connect(tmp / "warehouse.duckdb", read_only=True) as con:
         fact_total, fact_days = con.execute(
             "SELECT sum(billed_cost), count(DISTINCT usage_date) FROM marts.fct_costs"
         ).fetchone()
         by_provider = con.execute("SELECT sum(billed_cost) FROM marts.cost_by_provider").fetchone()[0]
         categories = dict(
-            con.execute("SELECT service_category, sum(billed_cost) FROM marts.fct_costs GROUP BY 1").fetchall()
+            con.execute(
+                "SELECT service_category, sum(billed_cost) FROM marts.fct_costs WHERE x_source = 'llm_logs' GROUP BY 1"
+            ).fetchall()
         )
-    assert fact_total == cloud + llm == by_provider
+    assert fact_total == cloud + llm + focus == by_provider
     assert fact_days == len(days)
-    assert categories["AI and Machine Learning"] == llm and categories["Compute"] > 0
+    assert categories == {"AI and Machine Learning": llm}
 
 
 def test_allocation_shows_the_unallocated_share(runs: tuple) -> None:
