@@ -100,6 +100,11 @@ def summary(start: date, end: date) -> str:
             window,
         ).fetchone()
         fact = quality.reconcile_fact(con, start, end + timedelta(days=1))
+        anomalies = con.execute(
+            "SELECT usage_date, dimension, series_key, actual_usd - expected_usd AS excess, contributors "
+            "FROM analytics.cost_anomalies WHERE usage_date >= ? AND usage_date < ? ORDER BY excess DESC LIMIT 3",
+            window,
+        ).fetchall()
         quarantined = con.execute(
             "SELECT count(*) FROM raw.llm_requests_quarantine WHERE partition_date >= ? AND partition_date < ?",
             window,
@@ -115,6 +120,11 @@ def summary(start: date, end: date) -> str:
         f"fct_costs: ${_money(fact.fact_cloud_usd + fact.fact_llm_usd + fact.fact_focus_usd)} = Cost Explorer "
         f"${_money(fact.cost_explorer_usd)} + LLM ${_money(fact.llm_priced_usd)} + FOCUS ${_money(fact.focus_usd)}"
         f" ({'exact' if fact.balanced else 'MISMATCH'})",
+        "largest anomalies:",
+        *(
+            f"  {day} {dimension}={key}: +${_money(excess)} ({', '.join(f'{d}={v}' for d, v, _ in json.loads(c))})"
+            for day, dimension, key, excess, c in anomalies
+        ),
     ]
     return "\n".join(lines)
 

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from cost_pipelines.defs import aws, checks, dbt, focus, ingest, jobs
+from cost_pipelines.defs import analytics, aws, checks, dbt, focus, ingest, jobs
 from cost_pipelines.resources import default_resources
 
 defs = dg.Definitions(
@@ -12,6 +12,7 @@ defs = dg.Definitions(
         aws.aws_cost_explorer_daily,
         focus.focus_charges,
         dbt.cost_dbt_models,
+        analytics.cost_anomalies,
     ],
     asset_checks=checks.checks,
     jobs=[jobs.daily_cost_job],

@@ -120,3 +120,34 @@ def top_contributors(detail: pd.DataFrame, anomaly: Anomaly, dimensions: list[st
         delta = today.sub(usual, fill_value=0)
         changes += [(dimension, str(value), Decimal(str(round(float(change), 6)))) for value, change in delta.items()]
     return sorted(changes, key=lambda c: c[2], reverse=True)[:n]
+
+
+# Series dimensions, as columns of the detail frame the contributors are drawn from.
+SERIES_DIMENSIONS = {"provider": "provider", "team": "team", "service": "service", "model": "model"}
+CONTRIBUTOR_DIMENSIONS = ["user_id", "model", "team", "service", "provider"]
+
+
+def series_from_detail(detail: pd.DataFrame) -> pd.DataFrame:
+    """Daily series per total / provider / team / service / model from detail rows (usage_date, cost, dims)."""
+    frames = [detail.groupby("usage_date", as_index=False)["cost"].sum().assign(dimension="total", key="all")]
+    for dimension, column in SERIES_DIMENSIONS.items():
+        present = detail[detail[column].notna()]
+        grouped = present.groupby(["usage_date", column], as_index=False)["cost"].sum()
+        frames.append(grouped.rename(columns={column: "key"}).assign(dimension=dimension))
+    return pd.concat(frames, ignore_index=True)[["usage_date", "dimension", "key", "cost"]]
+
+
+def explain(detail: pd.DataFrame, anomalies: list[Anomaly], n: int = 3) -> list[Anomaly]:
+    explained = []
+    for anomaly in anomalies:
+        rows = (
+            detail
+            if anomaly.dimension == "total"
+            else detail[detail[SERIES_DIMENSIONS[anomaly.dimension]] == anomaly.key]
+        )
+        dims = [d for d in CONTRIBUTOR_DIMENSIONS if d != SERIES_DIMENSIONS.get(anomaly.dimension)]
+        # Rows without a value for a dimension (AWS rows have no user) do not compete in it.
+        top = top_contributors(rows, anomaly, dims, n=n)
+        explained.append(Anomaly(anomaly.day, anomaly.dimension, anomaly.key, anomaly.kinds, anomaly.actual,
+                                 anomaly.expected, anomaly.score, top))  # fmt: skip
+    return explained
