@@ -1,195 +1,493 @@
 """Benchmark: one day of N synthetic requests ingested, priced and summarised, beside a bare DuckDB baseline.
 
-    python bench/ingest_price_summarise.py [--rows 1000000] [--day 2026-09-15]
+    python bench/ingest_price_summarise.py [--rows 1000000] [--day 2026-09-15] [--keep DIR]
 
-Each stage runs in its own child process so its wall time and peak RSS are its own. The baseline reads the
-same Parquet file with DuckDB, joins the same point-in-time prices and aggregates by day/provider/model: the
-practical floor on this machine. The pipeline's daily total must equal the baseline's to the last decimal.
+The pipeline runs as it does in production: genai-prices' price table, `ingest_day` and `dbt build` for the
+day's window, each into the same fresh DuckDB file. The baseline reads the same Parquet file with bare DuckDB,
+joins the same point-in-time price rows and sums exact DECIMAL cost by day/provider/model: the floor for this
+work on this machine. Every stage runs in its own child process, so its wall time and peak RSS are its own
+(dbt's subprocess included). The pipeline's cost must equal the baseline's to the last decimal.
 """
+
+from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT_ROOT))
+if str(PROJECT_ROOT) not in sys.path:
+    sys.path.insert(0, str(PROJECT_ROOT))
 
-MODELS = [
-    ("openai", "gpt-4o-2024-08-06", 0.18), ("openai", "gpt-4o-mini-2024-07-18", 0.22),
-    ("openai", "gpt-4.1-2025-04-14", 0.08), ("openai", "o3-mini-2025-01-31", 0.05),
-    ("anthropic", "claude-sonnet-4-5-20250929", 0.17), ("anthropic", "claude-3-5-haiku-20241022", 0.12),
-    ("anthropic", "claude-opus-4-1-20250805", 0.02), ("google", "gemini-2.5-pro", 0.06),
-    ("google", "gemini-2.5-flash", 0.10),
-]  # fmt: skip
-TASKS = ["chat", "code_review", "summarization", "classification", "extraction", "rag_answer"]
-TEAMS = ["search", "support", "research", "platform", "growth"]
+SEED = 20260915
+
+# provider, model, share of requests, context window (input tokens are capped at it)
+MODELS: tuple[tuple[str, str, float, int], ...] = (
+    ("openai", "gpt-4o-2024-08-06", 0.16, 128_000),
+    ("openai", "gpt-4o-mini-2024-07-18", 0.24, 128_000),
+    ("openai", "gpt-4.1-2025-04-14", 0.08, 1_000_000),
+    ("openai", "o3-mini-2025-01-31", 0.05, 200_000),
+    ("anthropic", "claude-sonnet-4-5-20250929", 0.17, 1_000_000),
+    ("anthropic", "claude-3-5-haiku-20241022", 0.11, 200_000),
+    ("anthropic", "claude-opus-4-1-20250805", 0.02, 200_000),
+    ("google", "gemini-2.5-pro", 0.06, 1_000_000),
+    ("google", "gemini-2.5-flash", 0.11, 1_000_000),
+)
+# task type, share, lognormal (mu, sigma) of input tokens, lognormal mu of output tokens
+TASKS: tuple[tuple[str, float, float, float, float], ...] = (
+    ("chat", 0.30, 7.2, 1.0, 5.6),
+    ("rag_answer", 0.20, 8.6, 0.9, 5.8),
+    ("code_review", 0.12, 9.0, 1.1, 6.4),
+    ("summarization", 0.12, 8.4, 1.0, 5.5),
+    ("classification", 0.10, 6.3, 0.7, 2.3),
+    ("extraction", 0.10, 7.5, 0.8, 4.9),
+    ("agent_step", 0.06, 9.8, 1.2, 5.9),
+)
+TEAM_PROJECTS: dict[str, tuple[str, ...]] = {
+    "search": ("query-rewrite", "answer-engine"),
+    "support": ("helpdesk-bot", "ticket-triage"),
+    "research": ("eval-harness", "paper-digest"),
+    "platform": ("code-assist", "incident-summaries"),
+    "growth": ("email-drafts", "lead-scoring"),
+    "finance": ("invoice-extraction",),
+}
+ENVIRONMENTS: tuple[tuple[str, float], ...] = (("prod", 0.82), ("staging", 0.12), ("dev", 0.06))
+USERS = 600
+ERROR_SHARE = 0.015
+# Requests per UTC hour, relative: a working-day curve over European and American office hours.
+HOURLY_SHAPE = (2, 1, 1, 1, 1, 2, 3, 5, 8, 10, 11, 11, 10, 11, 12, 13, 13, 12, 10, 8, 6, 5, 4, 3)
+# Providers' odds of a cache hit on a prompt long enough to be cached (>= 1,024 tokens).
+CACHE_HIT_ODDS = {"openai": 0.45, "anthropic": 0.35, "google": 0.25}
+ANTHROPIC_CACHE_WRITE_ODDS = 0.15
+
+STAGE_ORDER = ("prices", "ingest", "dbt", "baseline")
 
 
-def write_day(path: Path, day: date, rows: int, seed: int = 11) -> None:
+@dataclass(frozen=True)
+class Workdir:
+    root: Path
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def dbt_target(self) -> Path:
+        return self.root / "dbt_target"
+
+    def parquet(self, day: date) -> Path:
+        return self.logs / day.isoformat() / "requests.parquet"
+
+    def clear_outputs(self) -> None:
+        """Remove what an earlier run left in a kept directory: the warehouse must be fresh, dbt must parse anew."""
+        for leftover in (self.warehouse, self.warehouse.with_suffix(".duckdb.wal")):
+            leftover.unlink(missing_ok=True)
+        shutil.rmtree(self.dbt_target, ignore_errors=True)
+
+
+@dataclass
+class StageResult:
+    stage: str
+    rows: int
+    seconds: float  # the stage's own work, timed inside its process
+    peak_mb: float
+    process_seconds: float = 0.0  # also counts interpreter start-up and imports
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+# ---- synthetic logs ---------------------------------------------------------------------------------------
+# numpy and pyarrow are imported where used, so that stage processes, which never need them, stay lean.
+
+
+def _choice(rng: np.random.Generator, shares: object, size: int) -> np.ndarray:
+    import numpy as np
+
+    weights = np.asarray(shares, dtype=float)
+    return rng.choice(len(weights), size, p=weights / weights.sum())
+
+
+def _timestamps(rng: np.random.Generator, day: date, rows: int) -> np.ndarray:
+    import numpy as np
+
+    hours = _choice(rng, HOURLY_SHAPE, rows).astype(np.int64)
+    offsets_us = hours * 3_600_000_000 + rng.integers(0, 3_600_000_000, rows)
+    return np.sort(np.datetime64(day.isoformat(), "us") + offsets_us.astype("timedelta64[us]"))
+
+
+def _tokens(
+    rng: np.random.Generator, model_idx: np.ndarray, task_idx: np.ndarray, is_error: np.ndarray
+) -> dict[str, np.ndarray]:
+    import numpy as np
+
+    rows = len(model_idx)
+    providers = np.array([m[0] for m in MODELS])[model_idx]
+    context = np.array([m[3] for m in MODELS])[model_idx]
+    input_mu, input_sigma, output_mu = (np.array([t[i] for t in TASKS])[task_idx] for i in (2, 3, 4))
+    input_tokens = np.clip(rng.lognormal(input_mu, input_sigma), 8, context).astype(np.int64)
+
+    hit_odds = np.array([CACHE_HIT_ODDS[m[0]] for m in MODELS])[model_idx]
+    hit = (input_tokens >= 1024) & (rng.random(rows) < hit_odds)
+    cache_read = np.where(hit, (input_tokens * rng.uniform(0.3, 0.95, rows)).astype(np.int64), 0)
+    # OpenAI reports cached prefixes in 128-token steps.
+    cache_read = np.where(providers == "openai", cache_read // 128 * 128, cache_read)
+    writes = (providers == "anthropic") & (input_tokens >= 1024) & (rng.random(rows) < ANTHROPIC_CACHE_WRITE_ODDS)
+    cache_write = np.where(writes, ((input_tokens - cache_read) * rng.uniform(0.5, 1.0, rows)).astype(np.int64), 0)
+
+    reasoning = np.where(np.array([m[1].startswith("o3") for m in MODELS])[model_idx], 3.0, 1.0)
+    output = np.clip(rng.lognormal(output_mu, 0.9) * reasoning, 1, 32_000).astype(np.int64)
+    output = np.where(is_error, 0, output)
+    return {
+        "input_tokens": input_tokens,
+        "cache_read_tokens": cache_read,
+        "cache_write_tokens": cache_write,
+        "output_tokens": output,
+    }
+
+
+def _attribution(rng: np.random.Generator, rows: int) -> dict[str, np.ndarray]:
+    import numpy as np
+
+    teams = list(TEAM_PROJECTS)
+    # A few heavy users make most requests, as in real usage.
+    user_idx = _choice(rng, 1.0 / np.arange(1, USERS + 1) ** 1.1, rows)
+    team_of_user = rng.integers(0, len(teams), USERS)
+    team_idx = team_of_user[user_idx]
+    # Each team's projects, repeated to a fixed width so one index picks a project of the row's team.
+    widest = max(len(p) for p in TEAM_PROJECTS.values())
+    projects = np.array([[names[i % len(names)] for i in range(widest)] for names in TEAM_PROJECTS.values()])
+    return {
+        "user_id": np.char.mod("user-%04d", user_idx),
+        "team": np.array(teams)[team_idx],
+        "project": projects[team_idx, rng.integers(0, widest, rows)],
+        "environment": np.array([e for e, _ in ENVIRONMENTS])[_choice(rng, [s for _, s in ENVIRONMENTS], rows)],
+    }
+
+
+def synthetic_requests(day: date, rows: int, seed: int = SEED) -> pa.Table:
+    """One UTC day of `rows` canonical flat requests as an Arrow table, the same for the same arguments."""
+    import numpy as np
+    import pyarrow as pa
+
     rng = np.random.default_rng(seed)
-    weights = np.array([w for *_, w in MODELS])
-    model_idx = rng.choice(len(MODELS), rows, p=weights / weights.sum())
-    input_tokens = np.clip(rng.lognormal(7.0, 1.3, rows), 1, 400_000).astype(np.int64)
-    cached = np.where(rng.random(rows) < 0.3, (input_tokens * rng.uniform(0, 0.8, rows)).astype(np.int64), 0)
-    is_anthropic = np.array([MODELS[i][0] == "anthropic" for i in range(len(MODELS))])[model_idx]
-    writes = np.where(is_anthropic & (rng.random(rows) < 0.2), ((input_tokens - cached) * 0.3).astype(np.int64), 0)
-    start = np.datetime64(day.isoformat(), "ms")
-    table = pa.table({
-        "request_id": pa.array([f"b{i:09d}" for i in range(rows)]),
-        "occurred_at": pa.array(start + rng.integers(0, 86_400_000, rows).astype("timedelta64[ms]"),
-                                pa.timestamp("ms", tz="UTC")),
-        "provider": pa.array([MODELS[i][0] for i in model_idx]), "model": pa.array([MODELS[i][1] for i in model_idx]),
-        "input_tokens": input_tokens, "cache_read_tokens": cached, "cache_write_tokens": writes,
-        "output_tokens": np.clip(rng.lognormal(5.5, 1.0, rows), 1, 30_000).astype(np.int64),
-        "user_id": pa.array([f"u-{i:03d}" for i in rng.integers(0, 300, rows)]),
-        "team": pa.array([TEAMS[i] for i in rng.integers(0, len(TEAMS), rows)]),
-        "task_type": pa.array([TASKS[i] for i in rng.integers(0, len(TASKS), rows)]),
-        "latency_ms": rng.integers(100, 20_000, rows), "status": pa.array(["success"] * rows),
-    })  # fmt: skip
+    model_idx = _choice(rng, [m[2] for m in MODELS], rows)
+    task_idx = _choice(rng, [t[1] for t in TASKS], rows)
+    is_error = rng.random(rows) < ERROR_SHARE
+    tokens = _tokens(rng, model_idx, task_idx, is_error)
+    latency = 250 + tokens["output_tokens"] * rng.uniform(8, 25, rows) + tokens["input_tokens"] / 50
+    columns = {
+        "request_id": np.char.mod("req_%010x", rng.permutation(rows)),
+        "occurred_at": pa.array(_timestamps(rng, day, rows), pa.timestamp("us", tz="UTC")),
+        "provider": np.array([m[0] for m in MODELS])[model_idx],
+        "model": np.array([m[1] for m in MODELS])[model_idx],
+        **tokens,
+        **_attribution(rng, rows),
+        "task_type": np.array([t[0] for t in TASKS])[task_idx],
+        "latency_ms": latency.astype(np.int64),
+        "status": np.where(is_error, "error", "success"),
+    }
+    return pa.table(
+        {name: values if isinstance(values, pa.Array) else pa.array(values) for name, values in columns.items()}
+    )
+
+
+def write_logs(work: Workdir, day: date, rows: int) -> None:
+    import pyarrow.parquet as pq
+
+    path = work.parquet(day)
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path, compression="zstd")
+    pq.write_table(synthetic_requests(day, rows), path, compression="zstd")
 
 
-# ---- stages (each runs in a child process) --------------------------------------------------------------
+# ---- stages: each runs in its own child process -----------------------------------------------------------
 
 
-def stage_prices(db: Path, logs: Path, day: date) -> int:
+def stage_prices(work: Workdir, day: date) -> tuple[int, dict[str, Any]]:
     from cost_pipelines.pricing.load import write_prices
     from cost_pipelines.pricing.price_table import export_price_rows
     from cost_pipelines.warehouse import connect
 
-    with connect(db) as con:
-        return write_prices(con, export_price_rows())
+    with connect(work.warehouse) as con:
+        return write_prices(con, export_price_rows()), {}
 
 
-def stage_ingest(db: Path, logs: Path, day: date) -> int:
+def stage_ingest(work: Workdir, day: date) -> tuple[int, dict[str, Any]]:
     from cost_pipelines.ingest.load import ingest_day
     from cost_pipelines.ingest.sources import LocalDirectorySource
     from cost_pipelines.warehouse import connect
 
-    with connect(db) as con:
-        return ingest_day(con, LocalDirectorySource(logs), day).rows_kept
+    with connect(work.warehouse) as con:
+        report = ingest_day(con, LocalDirectorySource(work.logs), day)
+    detail = {"rows_in": report.rows_in, "quarantined": report.quarantined, "duplicates": report.duplicates}
+    return report.rows_kept, detail
 
 
-def stage_dbt(db: Path, logs: Path, day: date) -> int:
-    dbt = Path(sys.executable).parent / "dbt"
-    window = {"min_date": day.isoformat(), "max_date": (day + timedelta(days=1)).isoformat()}
-    subprocess.run(
-        [str(dbt), "build", "--profiles-dir", ".", "--vars", json.dumps(window), "--quiet",
-         "--target-path", str(db.parent / "dbt_target"), "--log-path", str(db.parent / "dbt_logs")],
-        cwd=PROJECT_ROOT / "dbt_project", env={**os.environ, "COST_PIPELINES_DUCKDB_PATH": str(db)}, check=True,
-    )  # fmt: skip
+def _dbt_executable() -> str:
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else shutil.which("dbt") or "dbt"
+
+
+def partition_vars(day: date) -> dict[str, str]:
+    """The vars the Dagster dbt asset passes for a daily partition (cost_pipelines.defs.dbt.partition_vars)."""
+    from cost_pipelines.aws.cost_explorer import RESTATED_DAYS
+
+    return {
+        "min_date": day.isoformat(),
+        "max_date": (day + timedelta(days=1)).isoformat(),
+        "aws_min_date": (day - timedelta(days=RESTATED_DAYS - 1)).isoformat(),
+    }
+
+
+def stage_dbt(work: Workdir, day: date) -> tuple[int, dict[str, Any]]:
+    command = [
+        _dbt_executable(), "build", "--profiles-dir", ".", "--vars", json.dumps(partition_vars(day)),
+        "--target-path", str(work.dbt_target), "--log-path", str(work.root / "dbt_logs"),
+    ]  # fmt: skip
+    # No network here: usage tracking would only add failed connection attempts to the timing.
+    env = {**os.environ, "COST_PIPELINES_DUCKDB_PATH": str(work.warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    with open(work.root / "dbt_build.out", "w") as out:
+        finished = subprocess.run(command, cwd=PROJECT_ROOT / "dbt_project", env=env, stdout=out, stderr=out)
+    if finished.returncode != 0:
+        tail = (work.root / "dbt_build.out").read_text().splitlines()[-40:]
+        raise SystemExit("dbt build failed:\n" + "\n".join(tail))
+    return -1, {}  # rows are counted after the clock stops, in dbt_outcome
+
+
+def dbt_outcome(work: Workdir, day: date) -> tuple[int, dict[str, Any]]:
+    """What the dbt build produced for the day, and where its time went (from run_results.json)."""
     from cost_pipelines.warehouse import connect
 
-    with connect(db, read_only=True) as con:
-        return con.execute("SELECT sum(request_count) FROM marts.cost_summary_daily").fetchone()[0]
+    with connect(work.warehouse, read_only=True) as con:
+        rows, unpriced, total = con.execute(
+            "SELECT request_count, unpriced_request_count, total_cost_usd FROM marts.cost_summary_daily "
+            "WHERE usage_date = ?",
+            [day],
+        ).fetchone()
+        by_model = con.execute(
+            "SELECT provider, model, sum(total_cost_usd) FROM marts.llm_cost_by_model WHERE usage_date = ? "
+            "GROUP BY ALL",
+            [day],
+        ).fetchall()
+    detail = {
+        "unpriced": unpriced,
+        "total_cost_usd": str(total),
+        "by_model": {f"{p}/{m}": str(cost) for p, m, cost in by_model},
+        "timing": dbt_timing(work.dbt_target / "run_results.json"),
+    }
+    return rows, detail
 
 
-def stage_baseline(db: Path, logs: Path, day: date) -> int:
-    """Bare DuckDB: scan the Parquet file, join point-in-time prices, aggregate exact DECIMAL cost."""
+def dbt_timing(run_results: Path) -> dict[str, Any]:
+    results = json.loads(run_results.read_text())
+    by_kind: dict[str, list[float]] = {}
+    for node in results["results"]:
+        by_kind.setdefault(node["unique_id"].split(".")[0], []).append(node["execution_time"])
+    slowest = sorted(results["results"], key=lambda n: n["execution_time"], reverse=True)[:5]
+    return {
+        "elapsed": results["elapsed_time"],
+        "by_kind": {kind: [len(times), sum(times)] for kind, times in sorted(by_kind.items())},
+        "slowest": [[_node_name(n["unique_id"]), n["execution_time"]] for n in slowest],
+    }
+
+
+def _node_name(unique_id: str) -> str:
+    kind, _, *name = unique_id.split(".")
+    # Unit tests are named after their model, then themselves; data tests end with a hash.
+    return name[-1] if kind == "unit_test" else name[0]
+
+
+BASELINE_SQL = """
+SELECT CAST(r.occurred_at AS DATE) AS usage_date, r.provider, r.model, count(*) AS requests,
+       sum((r.input_tokens - r.cache_read_tokens - r.cache_write_tokens) * p.input_usd_per_token
+           + r.cache_read_tokens * coalesce(p.cache_read_usd_per_token, p.input_usd_per_token)
+           + r.cache_write_tokens * coalesce(p.cache_write_usd_per_token, p.input_usd_per_token)
+           + r.output_tokens * p.output_usd_per_token
+           + coalesce(p.request_usd, 0)) AS cost_usd
+FROM read_parquet(?) AS r
+JOIN model_map AS m USING (provider, model)
+JOIN w.raw.llm_prices AS p
+    ON p.provider_id = m.price_provider_id AND p.model_id = m.price_model_id
+    AND CAST(r.occurred_at AS DATE) >= p.effective_from
+    AND (p.effective_until IS NULL OR CAST(r.occurred_at AS DATE) < p.effective_until)
+    AND (p.time_from IS NULL OR CAST(r.occurred_at AS TIME) >= p.time_from)
+    AND (p.time_until IS NULL OR CAST(r.occurred_at AS TIME) < p.time_until)
+    AND r.input_tokens >= p.min_input_tokens
+    AND (p.max_input_tokens IS NULL OR r.input_tokens <= p.max_input_tokens)
+GROUP BY ALL
+"""
+
+
+def stage_baseline(work: Workdir, day: date) -> tuple[int, dict[str, Any]]:
+    """Bare DuckDB over the Parquet file and the price table; only the model mapping comes from the project."""
     import duckdb
 
     from cost_pipelines.pricing.model_resolution import resolve_models
 
-    parquet = str(logs / day.isoformat() / "requests.parquet")
-    con = duckdb.connect(str(db.parent / "baseline.duckdb"))
+    parquet = str(work.parquet(day))
+    con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"ATTACH '{db}' AS w (READ_ONLY)")
-    pairs = con.execute(f"SELECT DISTINCT provider, model FROM read_parquet('{parquet}')").fetchall()
-    con.execute("CREATE OR REPLACE TABLE model_map (provider VARCHAR, model VARCHAR, pid VARCHAR, mid VARCHAR)")
-    resolved = [[r.provider, r.model, r.price_provider_id, r.price_model_id] for r in resolve_models(pairs)]
-    con.executemany("INSERT INTO model_map VALUES (?, ?, ?, ?)", resolved)
-    con.execute(f"""
-        CREATE OR REPLACE TABLE summary AS
-        SELECT CAST(r.occurred_at AS DATE) AS usage_date, r.provider, r.model, count(*) AS requests,
-               sum((r.input_tokens - r.cache_read_tokens - r.cache_write_tokens) * p.input_usd_per_token
-                   + r.cache_read_tokens * coalesce(p.cache_read_usd_per_token, p.input_usd_per_token)
-                   + r.cache_write_tokens * coalesce(p.cache_write_usd_per_token, p.input_usd_per_token)
-                   + r.output_tokens * p.output_usd_per_token) AS cost
-        FROM read_parquet('{parquet}') r
-        JOIN model_map m USING (provider, model)
-        JOIN w.raw.llm_prices p ON p.provider_id = m.pid AND p.model_id = m.mid
-            AND CAST(r.occurred_at AS DATE) >= p.effective_from
-            AND (p.effective_until IS NULL OR CAST(r.occurred_at AS DATE) < p.effective_until)
-            AND r.input_tokens >= p.min_input_tokens
-            AND (p.max_input_tokens IS NULL OR r.input_tokens <= p.max_input_tokens)
-        GROUP BY ALL""")
-    total = con.execute("SELECT sum(requests) FROM summary").fetchone()[0]
+    con.execute(f"ATTACH '{work.warehouse}' AS w (READ_ONLY)")
+    pairs = con.execute("SELECT DISTINCT provider, model FROM read_parquet(?)", [parquet]).fetchall()
+    con.execute("CREATE TABLE model_map (provider VARCHAR, model VARCHAR, price_provider_id VARCHAR, "
+                "price_model_id VARCHAR)")  # fmt: skip
+    mapping = [[r.provider, r.model, r.price_provider_id, r.price_model_id] for r in resolve_models(pairs)]
+    con.executemany("INSERT INTO model_map VALUES (?, ?, ?, ?)", mapping)
+    summary = con.execute(BASELINE_SQL, [parquet]).fetchall()
     con.close()
-    return total
+    detail = {
+        "total_cost_usd": str(sum((cost for *_, cost in summary), Decimal(0))),
+        "by_model": {f"{provider}/{model}": str(cost) for _, provider, model, _, cost in summary},
+    }
+    return sum(requests for _, _, _, requests, _ in summary), detail
 
 
-STAGES = {"prices": stage_prices, "ingest": stage_ingest, "dbt": stage_dbt, "baseline": stage_baseline}
+STAGES: dict[str, Callable[[Workdir, date], tuple[int, dict[str, Any]]]] = {
+    "prices": stage_prices,
+    "ingest": stage_ingest,
+    "dbt": stage_dbt,
+    "baseline": stage_baseline,
+}
 
 
-def run_stage(name: str, db: Path, logs: Path, day: date) -> dict:
-    command = [sys.executable, __file__, "--stage", name, "--db", str(db), "--logs", str(logs), "--day", str(day)]
+def peak_rss_mb() -> float:
+    """This process's own high-water RSS, or a waited-for child's (dbt) if that was higher."""
+    own_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    status = Path("/proc/self/status")
+    if status.exists():
+        # ru_maxrss of a process started by vfork + exec can include its parent's RSS; VmHWM is its own.
+        line = next(x for x in status.read_text().splitlines() if x.startswith("VmHWM:"))
+        own_kib = int(line.split()[1])
+    return max(own_kib, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+
+
+def run_stage_here(name: str, work: Workdir, day: date) -> StageResult:
     began = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(process.pid, 0)
+    rows, detail = STAGES[name](work, day)
     seconds = time.perf_counter() - began
-    output = process.stdout.read() if process.stdout else ""
-    if status != 0:
-        raise SystemExit(f"stage {name} failed")
-    # ru_maxrss of a reaped child covers its own reaped children too (dbt's subprocess), in KiB on Linux.
-    return {"stage": name, "rows": int(output.strip() or 0), "seconds": seconds, "peak_mb": usage.ru_maxrss / 1024}
+    peak_mb = peak_rss_mb()
+    if name == "dbt":
+        rows, detail = dbt_outcome(work, day)
+    return StageResult(name, rows, seconds, peak_mb, detail=detail)
 
 
-def daily_totals(db: Path) -> tuple[Decimal, Decimal]:
-    import duckdb
+def run_stage_in_child(name: str, work: Workdir, day: date) -> StageResult:
+    script = str(Path(__file__).resolve())
+    command = [sys.executable, script, "--stage", name, "--workdir", str(work.root), "--day", day.isoformat()]
+    began = time.perf_counter()
+    finished = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+    process_seconds = time.perf_counter() - began
+    if finished.returncode != 0:
+        raise SystemExit(f"stage {name} failed (exit {finished.returncode})")
+    result = StageResult(**json.loads(finished.stdout.strip().splitlines()[-1]))
+    result.process_seconds = process_seconds
+    return result
 
-    con = duckdb.connect(str(db.parent / "baseline.duckdb"), read_only=True)
-    baseline = con.execute("SELECT sum(cost) FROM summary").fetchone()[0]
-    con.close()
-    con = duckdb.connect(str(db), read_only=True)
-    pipeline = con.execute("SELECT sum(total_cost_usd) FROM marts.cost_summary_daily").fetchone()[0]
-    con.close()
-    return pipeline, baseline
+
+# ---- report -----------------------------------------------------------------------------------------------
+
+
+def print_table(results: list[StageResult]) -> None:
+    baseline = results[-1].seconds
+    print(f"{'stage':<10}{'rows':>12}{'wall s':>9}{'rows/s':>13}{'peak RSS MB':>13}{'x baseline':>12}")
+    for r in results:
+        print(f"{r.stage:<10}{r.rows:>12,}{r.seconds:>9.2f}{r.rows / r.seconds:>13,.0f}{r.peak_mb:>13,.0f}"
+              f"{r.seconds / baseline:>12.1f}")  # fmt: skip
+
+
+def print_dbt_timing(dbt: StageResult) -> None:
+    timing = dbt.detail["timing"]
+    kinds = ", ".join(f"{count} {kind}s {seconds:.1f} s" for kind, (count, seconds) in timing["by_kind"].items())
+    in_nodes = sum(seconds for _, seconds in timing["by_kind"].values())
+    print(f"dbt: {kinds}; between nodes {timing['elapsed'] - in_nodes:.1f} s; "
+          f"start-up and parse {dbt.seconds - timing['elapsed']:.1f} s")  # fmt: skip
+    print("dbt slowest nodes: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in timing["slowest"]))
+
+
+def costs_match(dbt: StageResult, baseline: StageResult) -> bool:
+    pipeline_total, baseline_total = Decimal(dbt.detail["total_cost_usd"]), Decimal(baseline.detail["total_cost_usd"])
+    models_differ = [
+        key
+        for key in sorted(set(dbt.detail["by_model"]) | set(baseline.detail["by_model"]))
+        if Decimal(dbt.detail["by_model"].get(key, "NaN")) != Decimal(baseline.detail["by_model"].get(key, "NaN"))
+    ]
+    same = pipeline_total == baseline_total and not models_differ
+    print(f"cost check: pipeline ${pipeline_total} vs baseline ${baseline_total} for the day: "
+          f"{'exact match' if pipeline_total == baseline_total else 'MISMATCH'}; "
+          f"per model: {'all match' if not models_differ else 'differ for ' + ', '.join(models_differ)}")  # fmt: skip
+    return same
+
+
+def report(results: list[StageResult], requested_rows: int, day: date) -> bool:
+    by_stage = {r.stage: r for r in results}
+    print(f"\n{requested_rows:,} synthetic requests on {day}, {os.cpu_count()} cores")
+    print_table(results)
+    pipeline = sum(by_stage[s].seconds for s in ("prices", "ingest", "dbt"))
+    with_startup = sum(by_stage[s].process_seconds for s in ("prices", "ingest", "dbt"))
+    baseline = by_stage["baseline"].seconds
+    print(f"end to end (prices + ingest + dbt): {pipeline:.2f} s = {pipeline / baseline:.1f} x baseline "
+          f"({with_startup:.2f} s with each stage's Python start-up and imports)")  # fmt: skip
+    print_dbt_timing(by_stage["dbt"])
+    ingest = by_stage["ingest"].detail
+    if ingest["quarantined"] or ingest["duplicates"] or by_stage["ingest"].rows != requested_rows:
+        print(f"ingest kept {by_stage['ingest'].rows:,} of {ingest['rows_in']:,} rows: "
+              f"{ingest['quarantined']:,} quarantined, {ingest['duplicates']:,} duplicates")  # fmt: skip
+    if by_stage["dbt"].detail["unpriced"]:
+        print(f"unpriced requests: {by_stage['dbt'].detail['unpriced']:,}")
+    return costs_match(by_stage["dbt"], by_stage["baseline"])
+
+
+def benchmark(work: Workdir, rows: int, day: date) -> bool:
+    work.clear_outputs()
+    began = time.perf_counter()
+    write_logs(work, day, rows)
+    print(f"generated {rows:,} requests in {time.perf_counter() - began:.1f} s (not measured): {work.parquet(day)}")
+    results = []
+    for name in STAGE_ORDER:
+        results.append(run_stage_in_child(name, work, day))
+        print(f"  {name} done in {results[-1].seconds:.2f} s", flush=True)
+    return report(results, rows, day)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--day", type=date.fromisoformat, default=date(2026, 9, 15))
-    parser.add_argument("--stage", choices=list(STAGES))
-    parser.add_argument("--db", type=Path)
-    parser.add_argument("--logs", type=Path)
-    args = parser.parse_args()
-    if args.stage:
-        print(STAGES[args.stage](args.db, args.logs, args.day))
-        return
-
-    with tempfile.TemporaryDirectory(prefix="cost-bench-") as tmp:
-        logs, db = Path(tmp) / "logs", Path(tmp) / "warehouse.duckdb"
-        write_day(logs / args.day.isoformat() / "requests.parquet", args.day, args.rows)
-        results = [run_stage(name, db, logs, args.day) for name in ("prices", "ingest", "dbt", "baseline")]
-        pipeline_total, baseline_total = daily_totals(db)
-
-    baseline = results[-1]["seconds"]
-    print(f"\n{args.rows:,} requests on {args.day}, {os.cpu_count()} cores")
-    print(f"{'stage':<10}{'rows':>12}{'seconds':>10}{'rows/s':>14}{'peak MB':>10}{'x baseline':>12}")
-    for r in results:
-        rate = r["rows"] / r["seconds"] if r["seconds"] else 0
-        print(f"{r['stage']:<10}{r['rows']:>12,}{r['seconds']:>10.2f}{rate:>14,.0f}{r['peak_mb']:>10.0f}"
-              f"{r['seconds'] / baseline:>12.2f}")  # fmt: skip
-    pipeline_seconds = sum(r["seconds"] for r in results[:3])
-    print(f"pipeline end to end: {pipeline_seconds:.2f} s = {pipeline_seconds / baseline:.1f} x baseline; "
-          f"ingest + price: {(results[1]['seconds'] + results[0]['seconds']) / baseline:.1f} x baseline")  # fmt: skip
-    print(
-        f"daily total: pipeline ${pipeline_total} vs baseline ${baseline_total}: "
-        f"{'identical' if pipeline_total == baseline_total else 'DIFFERENT'}"
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="synthetic requests in the day")
+    parser.add_argument("--day", type=date.fromisoformat, default=date(2026, 9, 15), help="UTC day (YYYY-MM-DD)")
+    parser.add_argument(
+        "--keep", type=Path, metavar="DIR", help="work in DIR and keep the logs, warehouse and dbt output there"
     )
+    parser.add_argument("--stage", choices=STAGE_ORDER, help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.stage:
+        print(json.dumps(asdict(run_stage_here(args.stage, Workdir(args.workdir), args.day))))
+        return
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        matched = benchmark(Workdir(args.keep.resolve()), args.rows, args.day)
+    else:
+        with tempfile.TemporaryDirectory(prefix="cost-bench-") as tmp:
+            matched = benchmark(Workdir(Path(tmp)), args.rows, args.day)
+    sys.exit(0 if matched else 1)
 
 
 if __name__ == "__main__":
