@@ -10,9 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from cost_pipelines import quality, settings, warehouse
+from cost_pipelines.sample_data.generate import DEFAULT_END, DEFAULT_START
 
-SAMPLE_START = date(2026, 8, 1)
-SAMPLE_END = date(2026, 10, 31)
 PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
@@ -158,12 +157,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="cost-pipelines")
     commands = parser.add_subparsers(dest="command", required=True)
     demo_parser = commands.add_parser("demo", help="generate sample logs and run the daily pipeline over them")
-    demo_parser.add_argument("--start", default=SAMPLE_START.isoformat())
-    demo_parser.add_argument("--end", default=SAMPLE_END.isoformat())
+    demo_parser.add_argument("--start", default=DEFAULT_START.isoformat())
+    demo_parser.add_argument("--end", default=DEFAULT_END.isoformat())
     demo_parser.set_defaults(func=demo)
     summary_parser = commands.add_parser("summary", help="print days, requests and dollars by provider")
-    summary_parser.add_argument("--start", default=SAMPLE_START.isoformat())
-    summary_parser.add_argument("--end", default=SAMPLE_END.isoformat())
+    summary_parser.add_argument("--start", default=DEFAULT_START.isoformat())
+    summary_parser.add_argument("--end", default=DEFAULT_END.isoformat())
     summary_parser.set_defaults(func=lambda a: print(summary(date.fromisoformat(a.start), date.fromisoformat(a.end))))
     ui_parser = commands.add_parser("ui", help="open the Dagster UI (and daemon) on the project's instance")
     ui_parser.add_argument("--port", type=int, default=3000)
