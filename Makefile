@@ -10,7 +10,7 @@ export DAGSTER_HOME ?= $(DATA_DIR)/dagster_home
 STAMP := $(VENV)/.installed
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: demo test install manifest ui lint bench clean
+.PHONY: demo test install manifest ui lint bench bench-forecast clean
 
 demo: $(STAMP) manifest
 	$(BIN)/cost-pipelines demo
@@ -38,6 +38,10 @@ lint: $(STAMP)
 
 bench: $(STAMP) manifest
 	$(BIN)/python bench/ingest_price_summarise.py
+
+# needs the demo's warehouse (make demo)
+bench-forecast: $(STAMP)
+	$(BIN)/python bench/forecast.py
 
 clean:
 	rm -rf $(VENV) dbt_project/target dbt_project/logs

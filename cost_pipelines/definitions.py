@@ -13,6 +13,7 @@ defs = dg.Definitions(
         focus.focus_charges,
         dbt.cost_dbt_models,
         analytics.cost_anomalies,
+        analytics.spend_forecast,
     ],
     asset_checks=checks.checks,
     jobs=[jobs.daily_cost_job],

@@ -2,6 +2,7 @@
 
 import json
 from datetime import timedelta
+from decimal import Decimal
 
 import dagster as dg
 import pandas as pd
@@ -9,6 +10,9 @@ import pyarrow as pa
 from dagster_dbt import get_asset_key_for_model
 
 from cost_pipelines.analytics.anomalies import AnomalyThresholds, detect, explain, series_from_detail
+from cost_pipelines.analytics.forecast import ForecastSettings, SeriesForecast, forecast_many
+from cost_pipelines.analytics.forecast_store import write_forecasts
+from cost_pipelines.analytics.series import load_cost_series
 from cost_pipelines.defs.dbt import cost_dbt_models
 from cost_pipelines.defs.metadata import markdown_table
 from cost_pipelines.defs.partitions import daily_partitions, single_run
@@ -16,6 +20,8 @@ from cost_pipelines.resources import WarehouseResource
 from cost_pipelines.warehouse import transaction
 
 COST_ANOMALIES = dg.AssetKey(["analytics", "cost_anomalies"])
+SPEND_FORECAST = dg.AssetKey(["analytics", "spend_forecast"])
+FCT_COSTS = get_asset_key_for_model([cost_dbt_models], "fct_costs")
 _DETAIL_SQL = """
     SELECT usage_date, CAST(billed_cost AS DOUBLE) AS cost, provider_name AS provider, x_team AS team,
            x_user_id AS user_id, x_model AS model,
@@ -34,7 +40,7 @@ class AnomalyConfig(dg.Config):
 
 @dg.asset(
     key=COST_ANOMALIES,
-    deps=[get_asset_key_for_model([cost_dbt_models], "fct_costs")],
+    deps=[FCT_COSTS],
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     group_name="analytics",
@@ -96,3 +102,97 @@ def cost_anomalies(
             ),
         }
     )
+
+
+class ForecastConfig(dg.Config):
+    backtest_weeks: int = 4
+    min_history_days: int = 14
+    history_days: int = 180
+    max_series_per_dimension: int = 50
+    min_recent_cost_usd: float = 1.0
+    outlier_z: float = 5.0
+    workers: int = 2
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{value:.1%}"
+
+
+def _forecast_rows(forecasts: list[SeriesForecast]) -> list[tuple]:
+    rows = []
+    for f in forecasts:
+        chosen, naive, end = f.chosen_backtest, f.benchmark, f.month_end or {}
+        ratio = chosen.mape / naive.mape if chosen and naive and chosen.mape is not None and naive.mape else None
+        rows.append((
+            f"{f.dimension}={f.key}", f.method, f.history_days, _pct(chosen.mape if chosen else None),
+            _pct(naive.mape if naive else None), "" if ratio is None else f"{ratio:.2f}",
+            _pct(chosen.coverage_80 if chosen else None), f"{f.month_to_date:,.2f}",
+            f"{end['mean']:,.2f}" if "mean" in end else "",
+            f"{end['lower_80']:,.2f} to {end['upper_80']:,.2f}" if "upper_80" in end else "no interval",
+        ))  # fmt: skip
+    return rows
+
+
+@dg.asset(
+    key=SPEND_FORECAST,
+    deps=[FCT_COSTS],
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    group_name="analytics",
+    kinds={"python", "duckdb", "statsmodels"},
+    tags={"domain": "analytics"},
+    description=(
+        "Daily spend forecast per series (total, provider, AWS service, team) from the last day of the run to 30 "
+        "days past its month end, with 80 % and 95 % intervals and the month-end projection; the model is chosen "
+        "per series by a rolling-origin backtest against seasonal-naive. Rows in analytics.spend_forecast, one "
+        "summary per series in analytics.spend_forecast_series."
+    ),
+)
+def spend_forecast(
+    context: dg.AssetExecutionContext, config: ForecastConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    # A backfill of many days forecasts once, from its last day: earlier as-of days would be forecasts of the past.
+    as_of = context.partition_time_window.end.date() - timedelta(days=1)
+    settings = ForecastSettings(
+        backtest_weeks=config.backtest_weeks, min_history_days=config.min_history_days, outlier_z=config.outlier_z
+    )
+    with warehouse.connect(read_only=True) as con:
+        series = load_cost_series(
+            con, as_of, config.history_days, config.max_series_per_dimension,
+            Decimal(str(config.min_recent_cost_usd)),
+        )  # fmt: skip
+    jobs = [(s.dimension, s.key, s.daily, as_of, s.month_to_date) for s in series]
+    forecasts = forecast_many(jobs, settings, workers=config.workers)
+    with warehouse.connect() as con:
+        write_forecasts(con, [as_of], forecasts)
+    total = next((f for f in forecasts if f.dimension == "total"), None)
+    methods = pd.Series([f.method for f in forecasts], dtype="object").value_counts().to_dict()
+    metadata: dict[str, object] = {
+        "as_of": as_of.isoformat(),
+        "series": len(forecasts),
+        "methods": dg.MetadataValue.json(methods),
+        "fallbacks": sum(1 for f in forecasts if f.intervals is None),
+        "forecasts": dg.MetadataValue.md(
+            markdown_table(
+                [
+                    "series",
+                    "method",
+                    "days",
+                    "MAPE",
+                    "seasonal-naive MAPE",
+                    "ratio",
+                    "80% coverage",
+                    "month to date",
+                    "month end",
+                    "month end 80%",
+                ],
+                _forecast_rows(forecasts),
+            )
+        ),
+    }
+    if total is not None and total.month_end:
+        metadata["total_month_end_usd"] = dg.MetadataValue.float(round(total.month_end["mean"], 2))
+        if total.chosen_backtest and total.benchmark and total.chosen_backtest.mape and total.benchmark.mape:
+            metadata["total_backtest_mape"] = dg.MetadataValue.float(round(total.chosen_backtest.mape, 4))
+            metadata["total_seasonal_naive_mape"] = dg.MetadataValue.float(round(total.benchmark.mape, 4))
+    return dg.MaterializeResult(metadata=metadata)

@@ -43,7 +43,9 @@ def aws_cost_explorer_daily(
     cost_explorer: CostExplorerResource,
 ) -> dg.MaterializeResult:
     window = context.partition_time_window
-    start = window.start.date() - timedelta(days=max(config.trailing_days, 1) - 1)
+    # restated days are re-pulled, but never days before the pipeline starts (their facts would be partial)
+    first_day = daily_partitions.start.date()
+    start = max(window.start.date() - timedelta(days=max(config.trailing_days, 1) - 1), first_day)
     query = CostExplorerQuery(start, window.end.date(), tuple(config.group_by))
     fetched = fetch_pages(cost_explorer.client(), query)
     rows = parse_pages(fetched.pages, query)

@@ -175,3 +175,35 @@ def test_allocation_shows_the_unallocated_share(runs: tuple) -> None:
     # AWS spend carries no team tag: it is the unallocated part, shown, not dropped.
     assert by_team["(unallocated)"] > 0 and sum(by_team.values()) == total
     assert abs(sum(share for *_, share in rows) - 1) < 1e-9
+
+
+def test_three_days_of_history_get_a_labelled_forecast_without_intervals(runs: tuple) -> None:
+    tmp, results, _ = runs
+    forecast_events = [
+        e
+        for e in results[1].get_asset_materialization_events()
+        if e.asset_key.to_user_string() == "analytics/spend_forecast"
+    ]
+    assert len(forecast_events) == len(DAYS)  # one event per partition; the forecast itself is made once
+    with connect(tmp / "warehouse.duckdb", read_only=True) as con:
+        series = con.execute(
+            "SELECT as_of, dimension, method, history_days, month_end_usd, month_to_date_usd, note "
+            "FROM analytics.spend_forecast_series"
+        ).fetchall()
+        daily = con.execute(
+            "SELECT count(*), count(lower_80_usd), min(forecast_date), max(forecast_date), count(DISTINCT as_of) "
+            "FROM analytics.spend_forecast"
+        ).fetchone()
+        month_to_date = con.execute(
+            "SELECT sum(billed_cost) FROM marts.fct_costs WHERE usage_date BETWEEN '2026-10-01' AND ?", [DAYS[-1]]
+        ).fetchone()[0]
+    assert {row[0] for row in series} == {DAYS[-1]}
+    assert {row[2] for row in series} == {"short_history"}
+    assert all(row[3] <= len(DAYS) + 2 for row in series)  # Cost Explorer also re-pulls the 2 days before
+    total = next(row for row in series if row[1] == "total")
+    assert total[5] == month_to_date  # exact, from the facts
+    assert total[4] > month_to_date
+    count, with_interval, first, last, as_of_days = daily
+    assert (with_interval, as_of_days) == (0, 1)
+    assert (first, last) == (DAYS[-1] + timedelta(days=1), date(2026, 11, 30))
+    assert count == len(series) * (last - first).days + len(series)

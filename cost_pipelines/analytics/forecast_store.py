@@ -1,0 +1,95 @@
+"""Forecasts in the warehouse: one row per series and day, one summary row per series, replaced per as-of day."""
+
+import json
+from decimal import Decimal
+
+import duckdb
+import pyarrow as pa
+
+from cost_pipelines.analytics.forecast import SeriesForecast
+from cost_pipelines.warehouse import transaction
+
+MONEY = "DECIMAL(18, 6)"
+DAILY_DDL = f"""
+CREATE TABLE IF NOT EXISTS analytics.spend_forecast (
+    as_of DATE NOT NULL, dimension VARCHAR NOT NULL, series_key VARCHAR NOT NULL, forecast_date DATE NOT NULL,
+    method VARCHAR NOT NULL, forecast_usd {MONEY} NOT NULL,
+    lower_80_usd {MONEY}, upper_80_usd {MONEY}, lower_95_usd {MONEY}, upper_95_usd {MONEY},
+    PRIMARY KEY (as_of, dimension, series_key, forecast_date)
+)"""
+SERIES_DDL = f"""
+CREATE TABLE IF NOT EXISTS analytics.spend_forecast_series (
+    as_of DATE NOT NULL, dimension VARCHAR NOT NULL, series_key VARCHAR NOT NULL, method VARCHAR NOT NULL,
+    note VARCHAR, first_day DATE, history_days INTEGER NOT NULL, backtest_days INTEGER,
+    mape DOUBLE, coverage_80 DOUBLE, coverage_95 DOUBLE, seasonal_naive_mape DOUBLE,
+    month_start DATE NOT NULL, month_to_date_usd DECIMAL(38, 18) NOT NULL,
+    month_end_usd {MONEY}, month_end_lower_80_usd {MONEY}, month_end_upper_80_usd {MONEY},
+    month_end_lower_95_usd {MONEY}, month_end_upper_95_usd {MONEY}, month_end_p80_usd {MONEY},
+    candidates VARCHAR, forecast_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (as_of, dimension, series_key)
+)"""
+
+
+def _money(value: float | None) -> str | None:
+    return None if value is None else str(Decimal(repr(float(value))).quantize(Decimal("0.000001")))
+
+
+def _daily_table(forecasts: list[SeriesForecast]) -> pa.Table:
+    columns: dict[str, list] = {name: [] for name in (
+        "as_of", "dimension", "series_key", "forecast_date", "method", "forecast_usd",
+        "lower_80_usd", "upper_80_usd", "lower_95_usd", "upper_95_usd",
+    )}  # fmt: skip
+    for f in forecasts:
+        for i, day in enumerate(f.days):
+            columns["as_of"].append(f.as_of)
+            columns["dimension"].append(f.dimension)
+            columns["series_key"].append(f.key)
+            columns["forecast_date"].append(day)
+            columns["method"].append(f.method)
+            columns["forecast_usd"].append(_money(f.mean[i]))
+            for name in ("lower_80", "upper_80", "lower_95", "upper_95"):
+                columns[f"{name}_usd"].append(None if f.intervals is None else _money(f.intervals[name][i]))
+    return pa.table(columns)
+
+
+def _series_table(forecasts: list[SeriesForecast]) -> pa.Table:
+    rows = []
+    for f in forecasts:
+        chosen, end = f.chosen_backtest, f.month_end or {}
+        rows.append({
+            "as_of": f.as_of, "dimension": f.dimension, "series_key": f.key, "method": f.method, "note": f.note,
+            "first_day": f.first_day, "history_days": f.history_days,
+            "backtest_days": chosen.days if chosen else None,
+            "mape": chosen.mape if chosen else None,
+            "coverage_80": chosen.coverage_80 if chosen else None,
+            "coverage_95": chosen.coverage_95 if chosen else None,
+            "seasonal_naive_mape": f.benchmark.mape if f.benchmark else None,
+            "month_start": f.month_start, "month_to_date_usd": str(f.month_to_date),
+            **{f"month_end{'' if k == 'mean' else '_' + k}_usd": _money(end.get(k))
+               for k in ("mean", "lower_80", "upper_80", "lower_95", "upper_95", "p80")},
+            "candidates": json.dumps({name: b.__dict__ for name, b in f.backtests.items()}),
+        })  # fmt: skip
+    return pa.Table.from_pylist(rows) if rows else pa.table({"as_of": pa.array([], pa.date32())})
+
+
+def write_forecasts(con: duckdb.DuckDBPyConnection, as_of_days: list, forecasts: list[SeriesForecast]) -> None:
+    """Replace the forecasts made as of these days with `forecasts`, atomically."""
+    con.execute("CREATE SCHEMA IF NOT EXISTS analytics")
+    con.execute(DAILY_DDL)
+    con.execute(SERIES_DDL)
+    daily, series = _daily_table(forecasts), _series_table(forecasts)
+    con.register("_forecast_daily", daily)
+    con.register("_forecast_series", series)
+    try:
+        with transaction(con):
+            for table in ("spend_forecast", "spend_forecast_series"):
+                con.execute(f"DELETE FROM analytics.{table} WHERE as_of IN (SELECT unnest(?))", [as_of_days])
+            if forecasts:
+                con.execute("INSERT INTO analytics.spend_forecast BY NAME SELECT * FROM _forecast_daily")
+                con.execute(
+                    "INSERT INTO analytics.spend_forecast_series BY NAME SELECT *, now() AS forecast_at "
+                    "FROM _forecast_series"
+                )
+    finally:
+        con.unregister("_forecast_daily")
+        con.unregister("_forecast_series")
