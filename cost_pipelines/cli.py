@@ -108,6 +108,15 @@ def summary(start: date, end: date) -> str:
             "SELECT count(*) FROM raw.llm_requests_quarantine WHERE partition_date >= ? AND partition_date < ?",
             window,
         ).fetchone()[0]
+        forecast = con.execute(
+            "SELECT s.as_of, s.method, s.mape, s.seasonal_naive_mape, s.month_to_date_usd, s.month_end_usd, "
+            "       s.month_end_lower_80_usd, s.month_end_upper_80_usd, sum(f.forecast_usd) "
+            "FROM analytics.spend_forecast_series s "
+            "JOIN analytics.spend_forecast f USING (as_of, dimension, series_key) "
+            "WHERE s.dimension = 'total' AND s.as_of = ? AND f.forecast_date <= s.as_of + INTERVAL 30 DAY "
+            "GROUP BY ALL",
+            [end],
+        ).fetchone()
     lines = [
         f"days: {days}   LLM requests: {requests:,}   LLM total: ${_money(total)}",
         "LLM by provider:",
@@ -125,6 +134,15 @@ def summary(start: date, end: date) -> str:
             for day, dimension, key, excess, c in anomalies
         ),
     ]
+    if forecast:
+        as_of, method, mape, naive_mape, month_to_date, month_end, low, high, next_30 = forecast
+        backtest = f", backtest MAPE {mape:.1%} vs seasonal-naive {naive_mape:.1%}" if mape and naive_mape else ""
+        lines += [
+            f"forecast as of {as_of} ({method}{backtest}):",
+            f"  {as_of:%B} to date ${_money(month_to_date)}, projected month end ${_money(month_end)}"
+            + (f" (80% interval ${_money(low)} to ${_money(high)})" if high is not None and low != high else ""),
+            f"  the next 30 days: ${_money(next_30)} expected",
+        ]
     return "\n".join(lines)
 
 

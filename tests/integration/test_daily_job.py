@@ -207,3 +207,14 @@ def test_three_days_of_history_get_a_labelled_forecast_without_intervals(runs: t
     assert (with_interval, as_of_days) == (0, 1)
     assert (first, last) == (DAYS[-1] + timedelta(days=1), date(2026, 11, 30))
     assert count == len(series) * (last - first).days + len(series)
+
+
+def test_summary_reports_the_forecast_of_the_last_day(runs: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cost_pipelines.cli import summary
+
+    tmp, _, _ = runs
+    monkeypatch.setenv("COST_PIPELINES_DUCKDB_PATH", str(tmp / "warehouse.duckdb"))
+    text = summary(DAYS[0], DAYS[-1])
+    assert f"forecast as of {DAYS[-1]} (short_history)" in text
+    assert "October to date $" in text and "projected month end $" in text
+    assert "80% interval" not in text  # a fallback has no interval, and the summary does not invent one
