@@ -1,8 +1,9 @@
 """Daily spend forecasts with prediction intervals; the model is chosen per series by a rolling-origin backtest.
 
-Candidates (statsmodels): ETS(A,N,A) and ETS(A,Ad,A) with weekly seasonality, and SARIMAX(1,0,0)(0,1,1)7 with
-drift once there are eight weeks of history. Seasonal-naive (same weekday last week) is the floor: a model is only
-chosen when its backtest MAPE beats seasonal-naive's. The backtest fits each candidate once on the history before
+Candidates (statsmodels): ETS(A,Ad,A) with weekly seasonality from six weeks of history, SARIMAX(1,0,0)(0,1,1)7
+with drift from eight, and the equal-weight combination of those with seasonal-naive; ETS(A,N,A) while the history
+is too short for them. Seasonal-naive (same weekday last week) is the floor: a model is only chosen when its
+backtest MAPE beats seasonal-naive's. The backtest fits each candidate once on the history before
 the first origin, then rolls the origin forward a week at a time with those parameters, forecasting 7 days from
 each origin; the errors and interval hits of those days are the backtest.
 
@@ -64,7 +65,6 @@ class SeriesForecast:
     days: list[date]
     mean: np.ndarray
     intervals: dict[str, np.ndarray] | None  # lower_80, upper_80, lower_95, upper_95
-    month_start: date
     month_to_date: Decimal
     month_end: dict[str, float] | None  # mean, lower_80, upper_80, lower_95, upper_95, p80
     backtests: dict[str, Backtest] = field(default_factory=dict)  # candidates, fitted on the tempered history
@@ -73,6 +73,10 @@ class SeriesForecast:
     @property
     def chosen_backtest(self) -> Backtest | None:
         return self.backtests.get(self.method)
+
+    @property
+    def month_start(self) -> date:
+        return month_bounds(self.as_of)[0]
 
 
 @dataclass(frozen=True)
@@ -83,12 +87,15 @@ class _Prediction:
 
 
 class _SeasonalNaive:
-    """Same weekday last week; errors of a weekly random walk (they add up week by week)."""
+    """Same weekday last week; errors of a weekly random walk (they add up week by week).
+
+    Every model has the same three methods: `fit` (parameters from a history), `predict` (mean and interval
+    half-widths from the end of a history) and `forecast` (the prediction and `n` sample paths).
+    """
 
     name = SEASONAL_NAIVE
-    min_days = 14
 
-    def fit(self, y: pd.Series, start: np.ndarray | None = None) -> np.ndarray:
+    def fit(self, y: pd.Series) -> np.ndarray:
         residuals = y.to_numpy()[WEEK:] - y.to_numpy()[:-WEEK]
         return np.array([np.sqrt(np.mean(residuals**2))])
 
@@ -98,17 +105,19 @@ class _SeasonalNaive:
         sd = params[0] * np.sqrt(steps // WEEK + 1)
         return _Prediction(last_week[steps % WEEK], Z80 * sd, Z95 * sd)
 
-    def paths(self, params: np.ndarray, y: pd.Series, horizon: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    def forecast(
+        self, params: np.ndarray, y: pd.Series, horizon: int, n: int, rng: np.random.Generator
+    ) -> tuple[_Prediction, np.ndarray]:
+        prediction = self.predict(params, y, horizon)
         weeks = -(-horizon // WEEK)
         shocks = rng.normal(0.0, params[0], size=(n, weeks, WEEK)).cumsum(axis=1).reshape(n, weeks * WEEK)
-        return self.predict(params, y, horizon).mean + shocks[:, :horizon]
+        return prediction, prediction.mean + shocks[:, :horizon]
 
 
 class _Ets:
     def __init__(self, damped: bool):
         self.damped = damped
         self.name = "ets_damped_trend" if damped else "ets"
-        self.min_days = 42 if damped else 21
 
     def _model(self, y: pd.Series):
         from statsmodels.tsa.exponential_smoothing.ets import ETSModel
@@ -123,24 +132,29 @@ class _Ets:
             **trend,
         )
 
-    def fit(self, y: pd.Series, start: np.ndarray | None = None) -> np.ndarray:
-        return np.asarray(self._model(y).fit(disp=False, maxiter=200, start_params=start).params)
+    def fit(self, y: pd.Series) -> np.ndarray:
+        return np.asarray(self._model(y).fit(disp=False, maxiter=200).params)
 
-    def predict(self, params: np.ndarray, y: pd.Series, horizon: int) -> _Prediction:
-        result = self._model(y).smooth(params)
-        frame = result.get_prediction(start=len(y), end=len(y) + horizon - 1).summary_frame(alpha=0.2)
+    @staticmethod
+    def _prediction(result, observations: int, horizon: int) -> _Prediction:
+        frame = result.get_prediction(start=observations, end=observations + horizon - 1).summary_frame(alpha=0.2)
         mean = frame["mean"].to_numpy()
         sd = (frame["pi_upper"].to_numpy() - mean) / Z80  # additive errors: the interval is Gaussian
         return _Prediction(mean, Z80 * sd, Z95 * sd)
 
-    def paths(self, params: np.ndarray, y: pd.Series, horizon: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    def predict(self, params: np.ndarray, y: pd.Series, horizon: int) -> _Prediction:
+        return self._prediction(self._model(y).smooth(params), len(y), horizon)
+
+    def forecast(
+        self, params: np.ndarray, y: pd.Series, horizon: int, n: int, rng: np.random.Generator
+    ) -> tuple[_Prediction, np.ndarray]:
         result = self._model(y).smooth(params)
-        return np.asarray(result.simulate(horizon, anchor="end", repetitions=n, rng=rng)).T
+        paths = np.asarray(result.simulate(horizon, anchor="end", repetitions=n, rng=rng)).T
+        return self._prediction(result, len(y), horizon), paths
 
 
 class _Sarimax:
     name = "sarimax"
-    min_days = 56
     order = (1, 0, 0)
     seasonal_order = (0, 1, 1, WEEK)
 
@@ -158,19 +172,15 @@ class _Sarimax:
     # intercept (drift per week), AR(1), seasonal MA(1): statsmodels' own start values cost more than the fit
     default_start = np.array([0.0, 0.2, -0.5])
 
-    def fit(self, y: pd.Series, start: np.ndarray | None = None) -> np.ndarray:
-        start = self.default_start if start is None else start
-        return np.asarray(self._model(y).fit(disp=False, maxiter=100, start_params=start).params)
+    def fit(self, y: pd.Series) -> np.ndarray:
+        return np.asarray(self._model(y).fit(disp=False, maxiter=100, start_params=self.default_start).params)
 
     def predict(self, params: np.ndarray, y: pd.Series, horizon: int) -> _Prediction:
         forecast = self._model(y).smooth(params).get_forecast(horizon)
         sd = np.asarray(forecast.se_mean)
         return _Prediction(np.asarray(forecast.predicted_mean), Z80 * sd, Z95 * sd)
 
-    def paths(self, params: np.ndarray, y: pd.Series, horizon: int, n: int, rng: np.random.Generator) -> np.ndarray:
-        return self.predict_with_paths(params, y, horizon, n, rng)[1]
-
-    def predict_with_paths(
+    def forecast(
         self, params: np.ndarray, y: pd.Series, horizon: int, n: int, rng: np.random.Generator
     ) -> tuple[_Prediction, np.ndarray]:
         # Forecast errors are sums of future shocks weighted by the impulse responses; drawing the shocks and
@@ -199,11 +209,8 @@ class _Combination:
     def __init__(self, members: list):
         self.members = members
 
-    def fit(self, y: pd.Series, start: list | None = None) -> list:
-        return [
-            m.fit(y, start=None if start is None else s)
-            for m, s in zip(self.members, start or self.members, strict=True)
-        ]
+    def fit(self, y: pd.Series) -> list:
+        return [m.fit(y) for m in self.members]
 
     def predict(self, params: list, y: pd.Series, horizon: int) -> _Prediction:
         return self.combine([m.predict(p, y, horizon) for m, p in zip(self.members, params, strict=True)])
@@ -212,12 +219,14 @@ class _Combination:
     def combine(predictions: list[_Prediction]) -> _Prediction:
         return _Prediction(*(np.mean([getattr(p, f) for p in predictions], axis=0) for f in ("mean", "sd80", "sd95")))
 
-    def paths(self, params: list, y: pd.Series, horizon: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    def forecast(
+        self, params: list, y: pd.Series, horizon: int, n: int, rng: np.random.Generator
+    ) -> tuple[_Prediction, np.ndarray]:
         seed = int(rng.integers(2**32))
-        return np.mean(
-            [m.paths(p, y, horizon, n, np.random.default_rng(seed)) for m, p in zip(self.members, params, strict=True)],
-            axis=0,
-        )
+        results = [
+            m.forecast(p, y, horizon, n, np.random.default_rng(seed)) for m, p in zip(self.members, params, strict=True)
+        ]
+        return self.combine([r[0] for r in results]), np.mean([r[1] for r in results], axis=0)
 
 
 def _candidates(history_days: int, settings: ForecastSettings) -> list:
@@ -311,10 +320,9 @@ def forecast_series(
 ) -> SeriesForecast:
     """Forecast one daily series (index: days, values: cost in USD) from `as_of` to 30 days past its month end."""
     y = prepare_series(daily, as_of)
-    month_start, month_end = month_bounds(as_of)
-    horizon = (month_end - as_of).days + settings.extra_days
+    rest_of_month = (month_bounds(as_of)[1] - as_of).days
+    horizon = rest_of_month + settings.extra_days
     days = [as_of + timedelta(days=i + 1) for i in range(horizon)]
-    rest_of_month = (month_end - as_of).days
     base = {
         "dimension": dimension,
         "key": key,
@@ -322,7 +330,6 @@ def forecast_series(
         "history_days": len(y),
         "first_day": y.index[0].date() if len(y) else None,
         "days": days,
-        "month_start": month_start,
         "month_to_date": month_to_date,
     }
     recent = y.iloc[-4 * WEEK :].to_numpy()
@@ -364,14 +371,15 @@ def forecast_series(
                 notes.append(f"{name} failed its backtest ({type(error).__name__})")
         chosen = _choose(backtests)
         model = models.get(chosen) or _SeasonalNaive()
+        rng = np.random.default_rng(settings.seed)
         try:
             # The published model is the one scored: the backtest's parameters, states filtered to the last day.
             params = fitted[model.name] if model.name in fitted else model.fit(tempered)
-            prediction, paths = _predict_with_paths(model, params, tempered, horizon, settings)
+            prediction, paths = model.forecast(params, tempered, horizon, settings.simulations, rng)
         except (ValueError, np.linalg.LinAlgError) as error:
             notes.append(f"{model.name} failed on the full history ({type(error).__name__}); seasonal-naive used")
             model = _SeasonalNaive()
-            prediction, paths = _predict_with_paths(model, model.fit(tempered), tempered, horizon, settings)
+            prediction, paths = model.forecast(model.fit(tempered), tempered, horizon, settings.simulations, rng)
     if not weeks:
         notes.append(f"{len(y)} days of history: too short to backtest, seasonal-naive")
     mean, sd80, sd95 = prediction.mean, prediction.sd80, prediction.sd95
@@ -386,17 +394,10 @@ def forecast_series(
         note="; ".join(notes),
         mean=mean,
         intervals=intervals,
-        month_end=_month_end(float(month_to_date), mean, paths, rest_of_month),
+        month_end=_month_end(month_to_date, mean, paths, rest_of_month),
         backtests=backtests,
         benchmark=benchmark,
     )
-
-
-def _predict_with_paths(model, params, y: pd.Series, horizon: int, settings: ForecastSettings):
-    rng = np.random.default_rng(settings.seed)
-    if hasattr(model, "predict_with_paths"):
-        return model.predict_with_paths(params, y, horizon, settings.simulations, rng)
-    return model.predict(params, y, horizon), model.paths(params, y, horizon, settings.simulations, rng)
 
 
 def _choose(backtests: dict[str, Backtest]) -> str:
@@ -409,26 +410,26 @@ def _choose(backtests: dict[str, Backtest]) -> str:
     return best.method if best.mape < floor.mape else SEASONAL_NAIVE
 
 
-def _month_end(month_to_date: float, mean: np.ndarray, paths: np.ndarray, rest: int) -> dict[str, float]:
-    totals = month_to_date + paths[:, :rest].sum(axis=1)
-    q = np.quantile(totals, [0.025, 0.1, 0.8, 0.9, 0.975]) if rest else np.full(5, month_to_date)
-    return {
-        "mean": month_to_date + float(mean[:rest].sum()),
-        "lower_95": float(q[0]),
-        "lower_80": float(q[1]),
-        "p80": float(q[2]),
-        "upper_80": float(q[3]),
-        "upper_95": float(q[4]),
-    }
+MONTH_END_QUANTILES = {"lower_95": 0.025, "lower_80": 0.1, "p80": 0.8, "upper_80": 0.9, "upper_95": 0.975}
+
+
+def _month_end(month_to_date: Decimal, mean: np.ndarray, paths: np.ndarray | None, rest: int) -> dict[str, float]:
+    """Month to date plus the rest of the month: the mean, and quantiles of the simulated totals when there are
+    paths. Once the month is over its total is known, so every quantile is the month to date."""
+    spent = float(month_to_date)
+    projection = {"mean": spent + float(mean[:rest].sum())}
+    if not rest:
+        return projection | dict.fromkeys(MONTH_END_QUANTILES, spent)
+    if paths is None:
+        return projection
+    totals = spent + paths[:, :rest].sum(axis=1)
+    quantiles = np.quantile(totals, list(MONTH_END_QUANTILES.values()))
+    return projection | {name: float(q) for name, q in zip(MONTH_END_QUANTILES, quantiles, strict=True)}
 
 
 def _fallback(base: dict, method: str, note: str, level: float, horizon: int, rest: int) -> SeriesForecast:
     mean = np.full(horizon, level)
-    mtd = float(base["month_to_date"])
-    projection = mtd + level * rest
-    month_end = {"mean": projection}
-    if not rest:  # the month is over: its total is known
-        month_end |= {name: mtd for name in ("lower_95", "lower_80", "p80", "upper_80", "upper_95")}
+    month_end = _month_end(base["month_to_date"], mean, None, rest)
     return SeriesForecast(**base, method=method, note=note, mean=mean, intervals=None, month_end=month_end)
 
 

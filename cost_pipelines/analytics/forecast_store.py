@@ -69,7 +69,7 @@ def _series_table(forecasts: list[SeriesForecast]) -> pa.Table:
                for k in ("mean", "lower_80", "upper_80", "lower_95", "upper_95", "p80")},
             "candidates": json.dumps({name: b.__dict__ for name, b in f.backtests.items()}),
         })  # fmt: skip
-    return pa.Table.from_pylist(rows) if rows else pa.table({"as_of": pa.array([], pa.date32())})
+    return pa.Table.from_pylist(rows)
 
 
 def write_forecasts(con: duckdb.DuckDBPyConnection, as_of_days: list, forecasts: list[SeriesForecast]) -> None:
@@ -77,19 +77,17 @@ def write_forecasts(con: duckdb.DuckDBPyConnection, as_of_days: list, forecasts:
     con.execute("CREATE SCHEMA IF NOT EXISTS analytics")
     con.execute(DAILY_DDL)
     con.execute(SERIES_DDL)
-    daily, series = _daily_table(forecasts), _series_table(forecasts)
-    con.register("_forecast_daily", daily)
-    con.register("_forecast_series", series)
+    with transaction(con):
+        for table in ("spend_forecast", "spend_forecast_series"):
+            con.execute(f"DELETE FROM analytics.{table} WHERE as_of IN (SELECT unnest(?))", [as_of_days])
+        if forecasts:
+            _insert(con, "spend_forecast", _daily_table(forecasts))
+            _insert(con, "spend_forecast_series", _series_table(forecasts), ", now() AS forecast_at")
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, extra_columns: str = "") -> None:
+    con.register("_forecast_rows", rows)
     try:
-        with transaction(con):
-            for table in ("spend_forecast", "spend_forecast_series"):
-                con.execute(f"DELETE FROM analytics.{table} WHERE as_of IN (SELECT unnest(?))", [as_of_days])
-            if forecasts:
-                con.execute("INSERT INTO analytics.spend_forecast BY NAME SELECT * FROM _forecast_daily")
-                con.execute(
-                    "INSERT INTO analytics.spend_forecast_series BY NAME SELECT *, now() AS forecast_at "
-                    "FROM _forecast_series"
-                )
+        con.execute(f"INSERT INTO analytics.{table} BY NAME SELECT *{extra_columns} FROM _forecast_rows")
     finally:
-        con.unregister("_forecast_daily")
-        con.unregister("_forecast_series")
+        con.unregister("_forecast_rows")

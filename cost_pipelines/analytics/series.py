@@ -7,6 +7,8 @@ from decimal import Decimal
 import duckdb
 import pandas as pd
 
+from cost_pipelines.analytics.forecast import month_bounds
+
 # dimension -> SQL expression over marts.fct_costs; NULL rows are left out of that dimension
 DIMENSIONS: dict[str, str] = {
     "total": "'all'",
@@ -33,7 +35,7 @@ def load_cost_series(
 ) -> list[CostSeries]:
     """The series worth forecasting as of `as_of`: per dimension, those with at least `min_recent_cost` over the
     last 28 days, the largest first, at most `max_series_per_dimension` of them."""
-    month_start = as_of.replace(day=1)
+    month_start = month_bounds(as_of)[0]
     start = as_of - timedelta(days=history_days - 1)
     selects = " UNION ALL ".join(
         f"SELECT '{name}' AS dimension, {expression} AS key, usage_date, billed_cost FROM marts.fct_costs "
