@@ -117,6 +117,11 @@ def summary(start: date, end: date) -> str:
             "GROUP BY ALL",
             [end],
         ).fetchone()
+        recommendations = con.execute(
+            "SELECT title, effort, monthly_savings_usd FROM analytics.recommendations WHERE as_of = ? "
+            "ORDER BY rank LIMIT 5",
+            [end],
+        ).fetchall()
     lines = [
         f"days: {days}   LLM requests: {requests:,}   LLM total: ${_money(total)}",
         "LLM by provider:",
@@ -142,6 +147,11 @@ def summary(start: date, end: date) -> str:
             f"  {as_of:%B} to date ${_money(month_to_date)}, projected month end ${_money(month_end)}"
             + (f" (80% interval ${_money(low)} to ${_money(high)})" if high is not None and low != high else ""),
             f"  the next 30 days: ${_money(next_30)} expected",
+        ]
+    if recommendations:
+        lines += [
+            "top recommendations (monthly savings; overlapping ones do not add up):",
+            *(f"  ${_money(saving):>9}  {title} ({effort})" for title, effort, saving in recommendations),
         ]
     return "\n".join(lines)
 

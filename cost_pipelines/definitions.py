@@ -14,6 +14,8 @@ defs = dg.Definitions(
         dbt.cost_dbt_models,
         analytics.cost_anomalies,
         analytics.spend_forecast,
+        analytics.recommendations,
+        analytics.daily_report,
     ],
     asset_checks=checks.checks,
     jobs=[jobs.daily_cost_job],

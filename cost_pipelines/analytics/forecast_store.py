@@ -1,13 +1,14 @@
 """Forecasts in the warehouse: one row per series and day, one summary row per series, replaced per as-of day."""
 
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import duckdb
 import pyarrow as pa
 
 from cost_pipelines.analytics.forecast import SeriesForecast
-from cost_pipelines.warehouse import transaction
+from cost_pipelines.analytics.store import replace_rows
 
 MONEY = "DECIMAL(18, 6)"
 DAILY_DDL = f"""
@@ -74,20 +75,13 @@ def _series_table(forecasts: list[SeriesForecast]) -> pa.Table:
 
 def write_forecasts(con: duckdb.DuckDBPyConnection, as_of_days: list, forecasts: list[SeriesForecast]) -> None:
     """Replace the forecasts made as of these days with `forecasts`, atomically."""
-    con.execute("CREATE SCHEMA IF NOT EXISTS analytics")
-    con.execute(DAILY_DDL)
-    con.execute(SERIES_DDL)
-    with transaction(con):
-        for table in ("spend_forecast", "spend_forecast_series"):
-            con.execute(f"DELETE FROM analytics.{table} WHERE as_of IN (SELECT unnest(?))", [as_of_days])
-        if forecasts:
-            _insert(con, "spend_forecast", _daily_table(forecasts))
-            _insert(con, "spend_forecast_series", _series_table(forecasts), ", now() AS forecast_at")
-
-
-def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, extra_columns: str = "") -> None:
-    con.register("_forecast_rows", rows)
-    try:
-        con.execute(f"INSERT INTO analytics.{table} BY NAME SELECT *{extra_columns} FROM _forecast_rows")
-    finally:
-        con.unregister("_forecast_rows")
+    series = _series_table(forecasts) if forecasts else None
+    if series is not None:
+        series = series.append_column("forecast_at", pa.array([datetime.now(UTC)] * series.num_rows))
+    replace_rows(
+        con,
+        {"spend_forecast": DAILY_DDL, "spend_forecast_series": SERIES_DDL},
+        "as_of",
+        as_of_days,
+        {"spend_forecast": _daily_table(forecasts) if forecasts else None, "spend_forecast_series": series},
+    )

@@ -8,10 +8,19 @@ import dagster as dg
 import pandas as pd
 import pyarrow as pa
 from dagster_dbt import get_asset_key_for_model
+from pydantic import Field
 
 from cost_pipelines.analytics.anomalies import AnomalyThresholds, detect, explain, series_from_detail
+from cost_pipelines.analytics.daily_report import load_report, render_markdown, write_reports
 from cost_pipelines.analytics.forecast import ForecastSettings, SeriesForecast, forecast_many
 from cost_pipelines.analytics.forecast_store import write_forecasts
+from cost_pipelines.analytics.recommendation_inputs import recommend
+from cost_pipelines.analytics.recommendation_store import write_recommendations
+from cost_pipelines.analytics.recommendations import (
+    DEFAULT_BATCH_DISCOUNTS,
+    DEFAULT_MODEL_ALTERNATIVES,
+    RecommendationSettings,
+)
 from cost_pipelines.analytics.series import load_cost_series
 from cost_pipelines.defs.dbt import cost_dbt_models
 from cost_pipelines.defs.metadata import markdown_table
@@ -21,12 +30,30 @@ from cost_pipelines.warehouse import transaction
 
 COST_ANOMALIES = dg.AssetKey(["analytics", "cost_anomalies"])
 SPEND_FORECAST = dg.AssetKey(["analytics", "spend_forecast"])
+RECOMMENDATIONS = dg.AssetKey(["analytics", "recommendations"])
+DAILY_REPORT = dg.AssetKey(["analytics", "daily_report"])
 FCT_COSTS = get_asset_key_for_model([cost_dbt_models], "fct_costs")
+PRICED_REQUESTS = get_asset_key_for_model([cost_dbt_models], "int_llm_requests_priced")
+LLM_PRICES = get_asset_key_for_model([cost_dbt_models], "stg_llm__prices")
 _DETAIL_SQL = """
     SELECT usage_date, CAST(billed_cost AS DOUBLE) AS cost, provider_name AS provider, x_team AS team,
            x_user_id AS user_id, x_model AS model,
            CASE WHEN x_source = 'llm_logs' THEN NULL ELSE service_name END AS service
     FROM marts.fct_costs WHERE usage_date >= ? AND usage_date < ?"""
+
+
+def analytics_asset(key: dg.AssetKey, deps: list[dg.AssetKey], kinds: set[str], description: str):
+    """A daily-partitioned asset of the analytics group; a range of days runs once (single-run backfill)."""
+    return dg.asset(
+        key=key,
+        deps=deps,
+        partitions_def=daily_partitions,
+        backfill_policy=single_run,
+        group_name="analytics",
+        kinds=kinds,
+        tags={"domain": "analytics"},
+        description=description,
+    )
 
 
 class AnomalyConfig(dg.Config):
@@ -38,15 +65,11 @@ class AnomalyConfig(dg.Config):
     window_days: int = 28
 
 
-@dg.asset(
-    key=COST_ANOMALIES,
-    deps=[FCT_COSTS],
-    partitions_def=daily_partitions,
-    backfill_policy=single_run,
-    group_name="analytics",
-    kinds={"python", "duckdb"},
-    tags={"domain": "analytics"},
-    description=(
+@analytics_asset(
+    COST_ANOMALIES,
+    [FCT_COSTS],
+    {"python", "duckdb"},
+    (
         "Unusual days per series (total, provider, team, service, model): seasonal robust score, spikes, "
         "day-over-day and week-average jumps, new spend; each with expected vs actual and the contributors."
     ),
@@ -133,15 +156,11 @@ def _forecast_rows(forecasts: list[SeriesForecast]) -> list[tuple]:
     return rows
 
 
-@dg.asset(
-    key=SPEND_FORECAST,
-    deps=[FCT_COSTS],
-    partitions_def=daily_partitions,
-    backfill_policy=single_run,
-    group_name="analytics",
-    kinds={"python", "duckdb", "statsmodels"},
-    tags={"domain": "analytics"},
-    description=(
+@analytics_asset(
+    SPEND_FORECAST,
+    [FCT_COSTS],
+    {"python", "duckdb", "statsmodels"},
+    (
         "Daily spend forecast per series (total, provider, AWS service, team) from the last day of the run to 30 "
         "days past its month end, with 80 % and 95 % intervals and the month-end projection; the model is chosen "
         "per series by a rolling-origin backtest against seasonal-naive. Rows in analytics.spend_forecast, one "
@@ -195,4 +214,121 @@ def spend_forecast(
         if total.chosen_backtest and total.benchmark and total.chosen_backtest.mape and total.benchmark.mape:
             metadata["total_backtest_mape"] = dg.MetadataValue.float(round(total.chosen_backtest.mape, 4))
             metadata["total_seasonal_naive_mape"] = dg.MetadataValue.float(round(total.benchmark.mape, 4))
+    return dg.MaterializeResult(metadata=metadata)
+
+
+class RecommendationConfig(dg.Config):
+    lookback_days: int = 28
+    min_monthly_savings_usd: float = 1.0
+    model_alternatives: dict[str, list[str]] = Field(
+        default_factory=lambda: {k: list(v) for k, v in DEFAULT_MODEL_ALTERNATIVES.items()},
+        description="genai-prices model id -> cheaper model ids of the same provider to compare with",
+    )
+    simple_output_tokens: int = 64
+    cacheable_share: float = Field(0.5, description="share of a long prompt's uncached input that repeats")
+    cache_write_share: float = Field(0.1, description="share of the cacheable tokens written rather than read")
+    min_cacheable_input_tokens: int = 1024
+    max_cache_read_share: float = 0.10
+    batch_task_types: list[str] = Field(
+        default_factory=lambda: ["summarization", "extraction"], description="task types that are not interactive"
+    )
+    batch_discounts: dict[str, float] = Field(
+        default_factory=lambda: {k: float(v) for k, v in DEFAULT_BATCH_DISCOUNTS.items()}
+    )
+    cold_storage_share: float = 0.3
+    min_storage_growth: float = 0.05
+    new_spend_days: int = 7
+
+    def settings(self) -> RecommendationSettings:
+        def exact(value: float) -> Decimal:
+            return Decimal(str(value))
+
+        return RecommendationSettings(
+            lookback_days=self.lookback_days,
+            min_monthly_savings=exact(self.min_monthly_savings_usd),
+            model_alternatives={k: tuple(v) for k, v in self.model_alternatives.items()},
+            simple_output_tokens=self.simple_output_tokens,
+            cacheable_share=exact(self.cacheable_share),
+            cache_write_share=exact(self.cache_write_share),
+            min_cacheable_input_tokens=self.min_cacheable_input_tokens,
+            max_cache_read_share=exact(self.max_cache_read_share),
+            batch_task_types=tuple(self.batch_task_types),
+            batch_discounts={k: exact(v) for k, v in self.batch_discounts.items()},
+            cold_storage_share=exact(self.cold_storage_share),
+            min_storage_growth=exact(self.min_storage_growth),
+            new_spend_days=self.new_spend_days,
+        )
+
+
+@analytics_asset(
+    RECOMMENDATIONS,
+    [FCT_COSTS, PRICED_REQUESTS, LLM_PRICES],
+    {"python", "duckdb"},
+    (
+        "What to change to pay less, ranked by monthly savings in USD computed exactly from the last 28 days: "
+        "a cheaper model per task type (repriced at the alternative's point-in-time genai-prices), prompt "
+        "caching, batch APIs for non-interactive tasks, Savings Plans / reservations for steady AWS spend, "
+        "storage tiering for growing storage, new spend to confirm. Each with its evidence and effort; rows in "
+        "analytics.recommendations."
+    ),
+)
+def recommendations(
+    context: dg.AssetExecutionContext, config: RecommendationConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    as_of = context.partition_time_window.end.date() - timedelta(days=1)
+    with warehouse.connect(read_only=True) as con:
+        window, found = recommend(con, as_of, config.settings())
+    with warehouse.connect() as con:
+        write_recommendations(con, as_of, window, found)
+    total = sum((r.monthly_savings_usd for r in found), Decimal(0))
+    by_kind = pd.Series([r.kind for r in found], dtype="object").value_counts().to_dict()
+    table = [
+        (rank, r.kind, r.title, r.effort, f"${r.monthly_savings_usd:,.2f}")
+        for rank, r in enumerate(found[:15], start=1)
+    ]
+    return dg.MaterializeResult(
+        metadata={
+            "as_of": as_of.isoformat(),
+            "window": f"{window.start} .. {window.end} ({window.days} days)",
+            "dagster/row_count": len(found),
+            "by_kind": dg.MetadataValue.json(by_kind),
+            # overlapping recommendations (model switch and batch on the same requests) are not additive
+            "top_monthly_savings_usd": dg.MetadataValue.float(float(found[0].monthly_savings_usd) if found else 0.0),
+            "listed_monthly_savings_usd": str(total),
+            "recommendations": dg.MetadataValue.md(
+                markdown_table(["rank", "kind", "recommendation", "effort", "monthly savings"], table)
+            ),
+        }
+    )
+
+
+@analytics_asset(
+    DAILY_REPORT,
+    [FCT_COSTS, PRICED_REQUESTS, COST_ANOMALIES, SPEND_FORECAST, RECOMMENDATIONS],
+    {"python", "duckdb"},
+    (
+        "The daily cost report of each day: total vs the day before and the same weekday a week before, spend by "
+        "provider and task type, top movers, anomalies, the month-end projection and the top recommendations. "
+        "Markdown in the materialization, one row per day in analytics.daily_report."
+    ),
+)
+def daily_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    window = context.partition_time_window
+    start, end = window.start.date(), window.end.date()
+    days = [start + timedelta(days=i) for i in range((end - start).days)]
+    with warehouse.connect(read_only=True) as con:
+        reports = [load_report(con, day) for day in days]
+    with warehouse.connect() as con:
+        write_reports(con, reports)
+    last = reports[-1]
+    metadata: dict[str, object] = {
+        "report_date": last.day.isoformat(),
+        "reports_written": len(reports),
+        "total_usd": dg.MetadataValue.float(float(last.total)),
+        "anomalies": len(last.anomalies),
+        "report": dg.MetadataValue.md(render_markdown(last)),
+    }
+    change = last.change(last.total, last.day_before)
+    if change is not None:
+        metadata["change_vs_day_before"] = dg.MetadataValue.float(round(float(change), 4))
     return dg.MaterializeResult(metadata=metadata)

@@ -8,6 +8,7 @@ import csv
 import gzip
 import json
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -45,6 +46,7 @@ def _flat(record: dict) -> dict | None:
            for field, aliases in FLAT_ALIASES.items()}  # fmt: skip
     out["provider"] = (record.get("provider") or "").strip().lower() or None
     out["model"] = (record.get("model") or "").strip() or None
+    out["task_type"] = record.get("task_type") or record.get("metric_name")
     return out
 
 
@@ -64,7 +66,8 @@ def _body(record: dict) -> dict | None:
     occurred = record.get("occurred_at") or datetime.fromtimestamp(body["created"], UTC).isoformat()
     return {"request_id": record.get("request_id") or body.get("id"), "occurred_at": occurred, "provider": provider,
             "model": record.get("model") or body.get("model"), "input_tokens": tokens[0],
-            "cache_read_tokens": tokens[1], "cache_write_tokens": tokens[2], "output_tokens": tokens[3]}  # fmt: skip
+            "cache_read_tokens": tokens[1], "cache_write_tokens": tokens[2], "output_tokens": tokens[3],
+            "task_type": record.get("task_type")}  # fmt: skip
 
 
 def _records(path: Path) -> list[dict | None]:
@@ -105,7 +108,7 @@ def _timestamp(value: object) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _cost(provider: str, model: str, at: datetime, tokens: dict[str, int]) -> Decimal | None:
+def price(provider: str, model: str, at: datetime, tokens: dict[str, int]) -> Decimal | None:
     override = OVERRIDES.get((provider, model))
     if override is not None and at.date() >= override[2]:
         return (tokens["input_tokens"] * override[0] + tokens["output_tokens"] * override[1]) / 1_000_000
@@ -117,32 +120,47 @@ def _cost(provider: str, model: str, at: datetime, tokens: dict[str, int]) -> De
         return None
 
 
+@dataclass(frozen=True)
+class ValidRequest:
+    provider: str
+    model: str
+    at: datetime
+    tokens: dict[str, int]
+    task_type: str | None
+
+
+def valid_requests(logs: Path, day: date) -> Iterator[ValidRequest]:
+    """The day's requests that pass the documented validity rules, first copy of each request id only."""
+    seen: set[str] = set()
+    for path in sorted((logs / day.isoformat()).iterdir()):
+        for record in _records(path):
+            if record is None or not record["provider"] or not record["model"]:
+                continue
+            at = _timestamp(record["occurred_at"])
+            tokens = {
+                k: _count(record[k]) if record[k] is not None else None
+                for k in ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")
+            }
+            for optional in ("cache_read_tokens", "cache_write_tokens"):
+                tokens[optional] = tokens[optional] or 0
+            if at is None or at.astimezone(UTC).date() != day or any(v is None or v < 0 for v in tokens.values()):
+                continue
+            if tokens["cache_read_tokens"] + tokens["cache_write_tokens"] > tokens["input_tokens"]:
+                continue
+            if record["request_id"] in seen:
+                continue
+            seen.add(record["request_id"])
+            yield ValidRequest(record["provider"], record["model"], at, tokens, record.get("task_type") or None)
+
+
 def daily_costs(logs: Path, days: list[date]) -> dict[date, DayCost]:
     result: dict[date, DayCost] = defaultdict(DayCost)
     for day in days:
-        seen: set[str] = set()
-        for path in sorted((logs / day.isoformat()).iterdir()):
-            for record in _records(path):
-                if record is None or not record["provider"] or not record["model"]:
-                    continue
-                at = _timestamp(record["occurred_at"])
-                tokens = {
-                    k: _count(record[k]) if record[k] is not None else None
-                    for k in ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")
-                }
-                for optional in ("cache_read_tokens", "cache_write_tokens"):
-                    tokens[optional] = tokens[optional] or 0
-                if at is None or at.astimezone(UTC).date() != day or any(v is None or v < 0 for v in tokens.values()):
-                    continue
-                if tokens["cache_read_tokens"] + tokens["cache_write_tokens"] > tokens["input_tokens"]:
-                    continue
-                if record["request_id"] in seen:
-                    continue
-                seen.add(record["request_id"])
-                cost = _cost(record["provider"], record["model"], at, tokens)
-                result[day].requests += 1
-                if cost is None:
-                    result[day].unpriced += 1
-                else:
-                    result[day].priced_cost += cost
+        for r in valid_requests(logs, day):
+            cost = price(r.provider, r.model, r.at, r.tokens)
+            result[day].requests += 1
+            if cost is None:
+                result[day].unpriced += 1
+            else:
+                result[day].priced_cost += cost
     return dict(result)
