@@ -99,29 +99,47 @@ def summary(start: date, end: date) -> str:
             window,
         ).fetchone()
         fact = quality.reconcile_fact(con, start, end + timedelta(days=1))
-        anomalies = con.execute(
-            "SELECT usage_date, dimension, series_key, actual_usd - expected_usd AS excess, contributors "
-            "FROM analytics.cost_anomalies WHERE usage_date >= ? AND usage_date < ? ORDER BY excess DESC LIMIT 3",
-            window,
-        ).fetchall()
+        # Analytics tables appear with their assets' first materialization; until then their lines are left out.
+        present = {
+            name for (name,) in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'analytics'"
+            ).fetchall()
+        }  # fmt: skip
+        anomalies = (
+            []
+            if "cost_anomalies" not in present
+            else con.execute(
+                "SELECT usage_date, dimension, series_key, actual_usd - expected_usd AS excess, contributors "
+                "FROM analytics.cost_anomalies WHERE usage_date >= ? AND usage_date < ? ORDER BY excess DESC LIMIT 3",
+                window,
+            ).fetchall()
+        )
         quarantined = con.execute(
             "SELECT count(*) FROM raw.llm_requests_quarantine WHERE partition_date >= ? AND partition_date < ?",
             window,
         ).fetchone()[0]
-        forecast = con.execute(
-            "SELECT s.as_of, s.method, s.mape, s.seasonal_naive_mape, s.month_to_date_usd, s.month_end_usd, "
-            "       s.month_end_lower_80_usd, s.month_end_upper_80_usd, sum(f.forecast_usd) "
-            "FROM analytics.spend_forecast_series s "
-            "JOIN analytics.spend_forecast f USING (as_of, dimension, series_key) "
-            "WHERE s.dimension = 'total' AND s.as_of = ? AND f.forecast_date <= s.as_of + INTERVAL 30 DAY "
-            "GROUP BY ALL",
-            [end],
-        ).fetchone()
-        recommendations = con.execute(
-            "SELECT title, effort, monthly_savings_usd FROM analytics.recommendations WHERE as_of = ? "
-            "ORDER BY rank LIMIT 5",
-            [end],
-        ).fetchall()
+        forecast = (
+            None
+            if "spend_forecast_series" not in present
+            else con.execute(
+                "SELECT s.as_of, s.method, s.mape, s.seasonal_naive_mape, s.month_to_date_usd, s.month_end_usd, "
+                "       s.month_end_lower_80_usd, s.month_end_upper_80_usd, sum(f.forecast_usd) "
+                "FROM analytics.spend_forecast_series s "
+                "JOIN analytics.spend_forecast f USING (as_of, dimension, series_key) "
+                "WHERE s.dimension = 'total' AND s.as_of = ? AND f.forecast_date <= s.as_of + INTERVAL 30 DAY "
+                "GROUP BY ALL",
+                [end],
+            ).fetchone()
+        )
+        recommendations = (
+            []
+            if "recommendations" not in present
+            else con.execute(
+                "SELECT title, effort, monthly_savings_usd FROM analytics.recommendations WHERE as_of = ? "
+                "ORDER BY rank LIMIT 5",
+                [end],
+            ).fetchall()
+        )
     lines = [
         f"days: {days}   LLM requests: {requests:,}   LLM total: ${_money(total)}",
         "LLM by provider:",

@@ -218,3 +218,20 @@ def test_summary_reports_the_forecast_of_the_last_day(runs: tuple, monkeypatch: 
     assert f"forecast as of {DAYS[-1]} (short_history)" in text
     assert "October to date $" in text and "projected month end $" in text
     assert "80% interval" not in text  # a fallback has no interval, and the summary does not invent one
+
+
+def test_summary_leaves_out_analytics_that_were_never_materialized(
+    runs: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from cost_pipelines.cli import summary
+
+    tmp, _, _ = runs
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(tmp / "warehouse.duckdb", copy)
+    with connect(copy) as con:
+        con.execute("DROP SCHEMA analytics CASCADE")
+    monkeypatch.setenv("COST_PIPELINES_DUCKDB_PATH", str(copy))
+    text = summary(DAYS[0], DAYS[-1])
+    assert "LLM requests" in text and "forecast as of" not in text and "top recommendations" not in text
