@@ -1,0 +1,171 @@
+"""`budgets.yaml`: the budget model, validated whole on load, and the budget periods (UTC).
+
+A file either loads completely or not at all: every problem is reported at once, each naming the budget (by
+name, or by position when it has none) and the field, so a half-applied configuration never exists.
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import yaml
+
+PERIODS = ("daily", "weekly", "monthly", "quarterly", "yearly")
+SCOPE_KEYS = ("provider", "service", "model", "user", "team", "project")
+CHANNELS = ("slack", "email", "webhook")
+DEFAULT_THRESHOLDS = (50, 80, 95, 100)
+FIELDS = {"name", "scope", "period", "limit_usd", "thresholds", "forecast_threshold", "hard_limit", "notify"}
+
+
+class BudgetConfigError(ValueError):
+    """The budgets file is invalid; `problems` lists every problem found, each naming its budget and field."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.problems = problems
+        super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Budget:
+    name: str
+    scope: tuple[tuple[str, str], ...]  # () = total spend; otherwise one (dimension, value)
+    period: str
+    limit_usd: Decimal
+    thresholds: tuple[int, ...]  # percent of the limit, ascending
+    forecast_threshold: int | None  # percent; alert when the p80 forecast at period end crosses it
+    hard_limit: bool
+    notify: tuple[str, ...]
+
+    @property
+    def scope_label(self) -> str:
+        return "total" if not self.scope else ", ".join(f"{k}={v}" for k, v in self.scope)
+
+
+def severity(threshold_percent: float) -> str:
+    """Seed 004's levels: info below 80 %, warning below 95 %, critical from 95 %."""
+    return "info" if threshold_percent < 80 else "warning" if threshold_percent < 95 else "critical"
+
+
+def period_bounds(period: str, day: date) -> tuple[date, date]:
+    """[start, end) of the budget period containing `day` (UTC calendar; weeks start on Monday)."""
+    if period == "daily":
+        return day, day + timedelta(days=1)
+    if period == "weekly":
+        start = day - timedelta(days=day.weekday())
+        return start, start + timedelta(days=7)
+    if period == "monthly":
+        start = day.replace(day=1)
+    elif period == "quarterly":
+        start = day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
+    elif period == "yearly":
+        start = day.replace(month=1, day=1)
+    else:
+        raise ValueError(f"unknown budget period {period!r}; expected one of {', '.join(PERIODS)}")
+    months = {"monthly": 1, "quarterly": 3, "yearly": 12}[period]
+    year, month = divmod(start.month - 1 + months, 12)
+    return start, date(start.year + year, month + 1, 1)
+
+
+def _percent(value: object) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        return None
+    return int(value) if 0 < value <= 1000 else None
+
+
+def _budget(raw: object, where: str, problems: list[str]) -> Budget | None:
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: must be a mapping with name, scope, period, limit_usd, …")
+        return None
+    start = len(problems)
+
+    def bad(field: str, message: str) -> None:
+        problems.append(f"{where}, field '{field}': {message}")
+
+    for unknown in sorted(set(raw) - FIELDS):
+        bad(unknown, f"unknown field (allowed: {', '.join(sorted(FIELDS))})")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        bad("name", "required, a non-empty string")
+    scope = raw.get("scope") or {}
+    if not isinstance(scope, dict) or len(scope) > 1:
+        bad("scope", "{} for total spend, or exactly one of " + ", ".join(SCOPE_KEYS) + " with its value")
+        scope = {}
+    for key, value in scope.items():
+        if key not in SCOPE_KEYS:
+            bad("scope", f"unknown dimension {key!r} (one of {', '.join(SCOPE_KEYS)})")
+        if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value).strip():
+            bad("scope", f"{key} needs a non-empty value")
+    period = raw.get("period")
+    if period not in PERIODS:
+        bad("period", f"{period!r} is not one of {', '.join(PERIODS)}")
+    limit = None
+    try:
+        limit = Decimal(str(raw.get("limit_usd")))
+        if not limit.is_finite() or limit <= 0 or isinstance(raw.get("limit_usd"), bool):
+            raise InvalidOperation
+    except InvalidOperation:
+        bad("limit_usd", f"{raw.get('limit_usd')!r} is not a positive amount in USD")
+    thresholds_raw = raw.get("thresholds", list(DEFAULT_THRESHOLDS))
+    thresholds = [_percent(t) for t in thresholds_raw] if isinstance(thresholds_raw, list) else [None]
+    if not thresholds or None in thresholds:
+        bad("thresholds", f"{thresholds_raw!r}: a non-empty list of whole percentages in 1..1000")
+    elif len(set(thresholds)) != len(thresholds):
+        bad("thresholds", f"{thresholds_raw!r} repeats a percentage")
+    forecast = raw.get("forecast_threshold")
+    if forecast is not None and _percent(forecast) is None:
+        bad("forecast_threshold", f"{forecast!r} is not a whole percentage in 1..1000")
+    hard_limit = raw.get("hard_limit", False)
+    if not isinstance(hard_limit, bool):
+        bad("hard_limit", f"{hard_limit!r} is not true or false")
+    notify = raw.get("notify", [])
+    if not isinstance(notify, list) or any(c not in CHANNELS for c in notify):
+        bad("notify", f"{notify!r}: a list of {', '.join(CHANNELS)}")
+    if len(problems) > start:
+        return None
+    return Budget(
+        name=name.strip(),
+        scope=tuple((k, str(v).strip()) for k, v in scope.items()),
+        period=period,
+        limit_usd=limit,
+        thresholds=tuple(sorted(thresholds)),
+        forecast_threshold=_percent(forecast) if forecast is not None else None,
+        hard_limit=hard_limit,
+        notify=tuple(dict.fromkeys(notify)),
+    )
+
+
+def parse_budgets(text: str, source: str = "budgets.yaml") -> list[Budget]:
+    """Every budget of the file, or BudgetConfigError listing every problem."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise BudgetConfigError(source, [f"not valid YAML: {error}"]) from None
+    if document is None:
+        return []
+    if not isinstance(document, dict) or not isinstance(document.get("budgets"), list):
+        raise BudgetConfigError(source, ["the file must hold a mapping with a 'budgets' list"])
+    problems: list[str] = []
+    budgets = []
+    first_use: dict[str, int] = {}
+    for i, raw in enumerate(document["budgets"], start=1):
+        name = raw.get("name") if isinstance(raw, dict) else None
+        named = isinstance(name, str) and bool(name.strip())
+        where = f"budget {name!r} (#{i})" if named else f"budget #{i}"
+        budget = _budget(raw, where, problems)
+        if budget is not None:
+            budgets.append(budget)
+        if named and name.strip() in first_use:
+            problems.append(f"{where}, field 'name': already used by budget #{first_use[name.strip()]}")
+        elif named:
+            first_use[name.strip()] = i
+    if problems:
+        raise BudgetConfigError(source, problems)
+    return budgets
+
+
+def load_budgets(path: Path) -> list[Budget]:
+    """The budgets of `path`; a missing file means no budgets."""
+    if not path.exists():
+        return []
+    return parse_budgets(path.read_text(), str(path))
