@@ -1,0 +1,75 @@
+"""Budget status from the cost facts: period sums that reset at UTC boundaries, scopes, forecasts."""
+
+from datetime import date
+from decimal import Decimal
+
+import duckdb
+import pytest
+
+from cost_pipelines.alerts.budgets import parse_budgets
+from cost_pipelines.alerts.status import budget_status
+
+BUDGETS = parse_budgets("""
+budgets:
+  - {name: all-monthly, period: monthly, limit_usd: 100, forecast_threshold: 100}
+  - {name: all-weekly, period: weekly, limit_usd: 40}
+  - {name: anthropic-monthly, scope: {provider: anthropic}, period: monthly, limit_usd: 50, forecast_threshold: 90}
+  - {name: u-07-daily, scope: {user: u-07}, period: daily, limit_usd: 2}
+  - {name: ec2-yearly, scope: {service: Amazon EC2}, period: yearly, limit_usd: 1000}
+  - {name: nobody, scope: {team: nobody}, period: monthly, limit_usd: 10}
+""")
+FACTS = [  # day, provider, service, user, team, cost
+    ("2026-10-31", "anthropic", None, "u-07", "research", "500.00"),  # last month: not in November's budgets
+    ("2026-11-01", "anthropic", None, "u-07", "research", "30.00"),  # a Sunday: before the week of Nov 2
+    ("2026-11-02", "openai", None, "u-01", "search", "20.00"),
+    ("2026-11-03", "anthropic", None, "u-07", "research", "1.25"),
+    ("2026-11-03", "AWS", "Amazon EC2", None, None, "38.75"),
+    ("2026-11-04", "AWS", "Amazon EC2", None, None, "99.00"),  # after the as-of day
+]
+
+
+@pytest.fixture
+def con() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA marts")
+    con.execute(
+        "CREATE TABLE marts.fct_costs (usage_date DATE, provider_name VARCHAR, service_name VARCHAR, "
+        "x_model VARCHAR, x_user_id VARCHAR, x_team VARCHAR, x_project VARCHAR, billed_cost DECIMAL(38, 18))"
+    )
+    for day, provider, service, user, team, cost in FACTS:
+        con.execute("INSERT INTO marts.fct_costs VALUES (?, ?, ?, NULL, ?, ?, NULL, ?)",
+                    [day, provider, service, user, team, cost])  # fmt: skip
+    return con
+
+
+def test_spend_is_summed_over_each_budgets_own_period(con: duckdb.DuckDBPyConnection) -> None:
+    status = {s.budget.name: s for s in budget_status(con, BUDGETS, date(2026, 11, 3))}
+    assert {name: s.spent for name, s in status.items()} == {
+        "all-monthly": Decimal("90.00"),  # November only: October's 500 stays in October
+        "all-weekly": Decimal("60.00"),  # from Monday Nov 2
+        "anthropic-monthly": Decimal("31.25"),
+        "u-07-daily": Decimal("1.25"),
+        "ec2-yearly": Decimal("38.75"),
+        "nobody": Decimal(0),
+    }
+    monthly = status["all-monthly"]
+    assert (monthly.period_start, monthly.period_end, monthly.days_left) == (date(2026, 11, 1), date(2026, 12, 1), 27)
+    assert monthly.percent_used == Decimal(90) and monthly.thresholds_crossed == (50, 80)
+    assert status["all-weekly"].thresholds_crossed == (50, 80, 95, 100)
+    assert status["all-monthly"].forecast_p80 is None and not status["all-monthly"].forecast_crossed
+
+
+def test_the_month_end_forecast_p80_is_attached_to_monthly_budgets(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE SCHEMA analytics")
+    con.execute("CREATE TABLE analytics.spend_forecast_series (as_of DATE, dimension VARCHAR, series_key VARCHAR, "
+                "month_end_p80_usd DECIMAL(18, 6))")  # fmt: skip
+    con.execute("INSERT INTO analytics.spend_forecast_series VALUES ('2026-11-03', 'total', 'all', 99.5), "
+                "('2026-11-03', 'provider', 'anthropic', 45), ('2026-11-02', 'total', 'all', 500)")  # fmt: skip
+    status = {s.budget.name: s for s in budget_status(con, BUDGETS, date(2026, 11, 3))}
+    assert status["all-monthly"].forecast_p80 == Decimal("99.5") and not status["all-monthly"].forecast_crossed
+    assert status["anthropic-monthly"].forecast_p80 == Decimal(45) and status["anthropic-monthly"].forecast_crossed
+    assert status["all-weekly"].forecast_p80 is None  # the month-end forecast says nothing about a week
+
+
+def test_no_budgets_no_query(con: duckdb.DuckDBPyConnection) -> None:
+    assert budget_status(con, [], date(2026, 11, 3)) == []
