@@ -73,3 +73,22 @@ def test_the_month_end_forecast_p80_is_attached_to_monthly_budgets(con: duckdb.D
 
 def test_no_budgets_no_query(con: duckdb.DuckDBPyConnection) -> None:
     assert budget_status(con, [], date(2026, 11, 3)) == []
+
+
+def test_pre_spend_check_of_seed_004(con: duckdb.DuckDBPyConnection) -> None:
+    from cost_pipelines.alerts.prespend import check_spend
+
+    hard = parse_budgets("budgets: [{name: org, period: monthly, limit_usd: 100, hard_limit: true},"
+                         " {name: team, scope: {team: search}, period: monthly, limit_usd: 1000}]")  # fmt: skip
+    statuses = budget_status(con, hard, date(2026, 11, 3))  # 90 spent on the total this month
+    refused = check_spend(statuses, {"team": "research"}, Decimal(15))
+    assert not refused.allowed and [v.budget for v in refused.violations] == ["org"]
+    assert refused.violations[0].projected_usd == Decimal("105.00")
+    allowed = check_spend(statuses, {"team": "research"}, Decimal(5))
+    assert allowed.allowed and allowed.violations == []
+    assert [(w.budget, w.projected_percent) for w in allowed.warnings] == [("org", Decimal("95.00"))]
+    # the search budget applies too but is far from full; the total is at 90 % already
+    small = check_spend(statuses, {"team": "search"}, Decimal("0.5"))
+    assert small.allowed and [w.budget for w in small.warnings] == ["org"]
+    with pytest.raises(ValueError, match="must not be negative"):
+        check_spend(statuses, {}, Decimal(-1))
