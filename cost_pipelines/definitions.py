@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from cost_pipelines.defs import analytics, aws, checks, dbt, focus, ingest, jobs
+from cost_pipelines.defs import alerts, analytics, aws, checks, dbt, focus, ingest, jobs
 from cost_pipelines.resources import default_resources
 
 defs = dg.Definitions(
@@ -16,6 +16,7 @@ defs = dg.Definitions(
         analytics.spend_forecast,
         analytics.recommendations,
         analytics.daily_report,
+        alerts.budget_status_asset,
     ],
     asset_checks=checks.checks,
     jobs=[jobs.daily_cost_job],

@@ -14,6 +14,7 @@ DUCKDB_PATH_ENV = "COST_PIPELINES_DUCKDB_PATH"
 LLM_LOGS_DIR_ENV = "COST_PIPELINES_LLM_LOGS_DIR"
 START_DATE_ENV = "COST_PIPELINES_START_DATE"
 FOCUS_DIR_ENV = "COST_PIPELINES_FOCUS_DIR"
+BUDGETS_ENV = "COST_PIPELINES_BUDGETS"
 
 DEFAULT_START_DATE = "2026-08-01"
 
@@ -32,6 +33,10 @@ def llm_logs_dir() -> Path:
 
 def focus_exports_dir() -> Path:
     return Path(os.environ.get(FOCUS_DIR_ENV, data_dir() / "focus_exports")).resolve()
+
+
+def budgets_path() -> Path:
+    return Path(os.environ.get(BUDGETS_ENV, PROJECT_ROOT / "budgets.yaml")).resolve()
 
 
 def partitions_start_date() -> date:

@@ -4,8 +4,11 @@ import dagster as dg
 
 daily_cost_job = dg.define_asset_job(
     "daily_cost_job",
-    selection=dg.AssetSelection.groups("ingest", "transform", "analytics"),
-    description="Refresh prices, ingest one UTC day of LLM logs and cloud costs, rebuild that day in dbt, analyse it.",
+    selection=dg.AssetSelection.groups("ingest", "transform", "analytics", "alerts"),
+    description=(
+        "Refresh prices, ingest one UTC day of LLM logs and cloud costs, rebuild that day in dbt, analyse it and "
+        "evaluate the budgets."
+    ),
 )
 
 # Every day at 06:00 UTC, for the day that just ended.
