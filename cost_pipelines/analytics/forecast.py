@@ -2,10 +2,13 @@
 
 Candidates (statsmodels): ETS(A,Ad,A) with weekly seasonality from six weeks of history, SARIMAX(1,0,0)(0,1,1)7
 with drift from eight, and the equal-weight combination of those with seasonal-naive; ETS(A,N,A) while the history
-is too short for them. Seasonal-naive (same weekday last week) is the floor: a model is only chosen when its
-backtest MAPE beats seasonal-naive's. The backtest fits each candidate once on the history before
-the first origin, then rolls the origin forward a week at a time with those parameters, forecasting 7 days from
-each origin; the errors and interval hits of those days are the backtest.
+is too short for them. A series with spend on every day also gets the same models fitted to log cost, and their
+combination: LLM spend is multiplicative (a weekly factor times volume) and right-skewed (a few heavy requests make
+an expensive day), which log-scale models describe and additive ones do not. Seasonal-naive (same weekday last
+week) is the floor: a model is only chosen when its backtest MAPE beats seasonal-naive's. The backtest fits each
+candidate once on the history before the first origin, then rolls the origin forward a week at a time with those
+parameters, forecasting 7 days from each origin; the errors and interval hits of those days are the backtest
+(interval widths use the noise scale estimated before the first origin, never the days being scored).
 
 Short history (under two weeks) and flat history (no variation at all) get a labelled fallback: a point forecast
 and no interval, rather than an interval that pretends to know the spread.
@@ -81,16 +84,29 @@ class SeriesForecast:
 
 @dataclass(frozen=True)
 class _Prediction:
-    mean: np.ndarray
-    sd80: np.ndarray  # half-widths of the 80 % and 95 % intervals
-    sd95: np.ndarray
+    mean: np.ndarray  # the point forecast (the median for log-scale models)
+    lower_80: np.ndarray
+    upper_80: np.ndarray
+    lower_95: np.ndarray
+    upper_95: np.ndarray
+
+    @classmethod
+    def gaussian(cls, mean: np.ndarray, sd: np.ndarray) -> "_Prediction":
+        return cls(mean, mean - Z80 * sd, mean + Z80 * sd, mean - Z95 * sd, mean + Z95 * sd)
+
+    def map(self, function) -> "_Prediction":
+        return _Prediction(*(function(getattr(self, f)) for f in PREDICTION_FIELDS))
+
+
+PREDICTION_FIELDS = ("mean", "lower_80", "upper_80", "lower_95", "upper_95")
 
 
 class _SeasonalNaive:
     """Same weekday last week; errors of a weekly random walk (they add up week by week).
 
-    Every model has the same three methods: `fit` (parameters from a history), `predict` (mean and interval
-    half-widths from the end of a history) and `forecast` (the prediction and `n` sample paths).
+    Every model has the same methods: `fit` (parameters from a history), `predict` (the point forecast and interval
+    bounds from the end of a history), `at_origins` (what `predict` gives from the end of each shorter history
+    `y[:origin]`, with the noise scale known at the first origin) and `forecast` (the prediction and `n` paths).
     """
 
     name = SEASONAL_NAIVE
@@ -103,7 +119,10 @@ class _SeasonalNaive:
         last_week = y.to_numpy()[-WEEK:]
         steps = np.arange(horizon)
         sd = params[0] * np.sqrt(steps // WEEK + 1)
-        return _Prediction(last_week[steps % WEEK], Z80 * sd, Z95 * sd)
+        return _Prediction.gaussian(last_week[steps % WEEK], sd)
+
+    def at_origins(self, params: np.ndarray, y: pd.Series, origins: list[int], horizon: int) -> list[_Prediction]:
+        return [self.predict(params, y.iloc[:o], horizon) for o in origins]
 
     def forecast(
         self, params: np.ndarray, y: pd.Series, horizon: int, n: int, rng: np.random.Generator
@@ -136,14 +155,22 @@ class _Ets:
         return np.asarray(self._model(y).fit(disp=False, maxiter=200).params)
 
     @staticmethod
-    def _prediction(result, observations: int, horizon: int) -> _Prediction:
-        frame = result.get_prediction(start=observations, end=observations + horizon - 1).summary_frame(alpha=0.2)
+    def _prediction(result, start: int, horizon: int, rescale: float = 1.0) -> _Prediction:
+        # dynamic from `start`: a multi-step forecast from the states filtered up to start - 1
+        frame = result.get_prediction(start=start, end=start + horizon - 1, dynamic=0).summary_frame(alpha=0.2)
         mean = frame["mean"].to_numpy()
         sd = (frame["pi_upper"].to_numpy() - mean) / Z80  # additive errors: the interval is Gaussian
-        return _Prediction(mean, Z80 * sd, Z95 * sd)
+        return _Prediction.gaussian(mean, sd * rescale)
 
     def predict(self, params: np.ndarray, y: pd.Series, horizon: int) -> _Prediction:
         return self._prediction(self._model(y).smooth(params), len(y), horizon)
+
+    def at_origins(self, params: np.ndarray, y: pd.Series, origins: list[int], horizon: int) -> list[_Prediction]:
+        # One pass over the whole history serves every origin (the filter only looks back); the noise scale is
+        # the one estimated before the first origin, so no interval learns from the days it is scored on.
+        result = self._model(y).smooth(params)
+        rescale = np.sqrt(self._model(y.iloc[: origins[0]]).smooth(params).scale / result.scale)
+        return [self._prediction(result, o, horizon, rescale) for o in origins]
 
     def forecast(
         self, params: np.ndarray, y: pd.Series, horizon: int, n: int, rng: np.random.Generator
@@ -176,9 +203,18 @@ class _Sarimax:
         return np.asarray(self._model(y).fit(disp=False, maxiter=100, start_params=self.default_start).params)
 
     def predict(self, params: np.ndarray, y: pd.Series, horizon: int) -> _Prediction:
-        forecast = self._model(y).smooth(params).get_forecast(horizon)
-        sd = np.asarray(forecast.se_mean)
-        return _Prediction(np.asarray(forecast.predicted_mean), Z80 * sd, Z95 * sd)
+        forecast = self._model(y).filter(params).get_forecast(horizon)
+        return _Prediction.gaussian(np.asarray(forecast.predicted_mean), np.asarray(forecast.se_mean))
+
+    def at_origins(self, params: np.ndarray, y: pd.Series, origins: list[int], horizon: int) -> list[_Prediction]:
+        # As for ETS: one filter pass, dynamic predictions from each origin, the scale known at the first one.
+        result = self._model(y).filter(params)
+        rescale = np.sqrt(self._model(y.iloc[: origins[0]]).filter(params).scale / result.scale)
+        predictions = []
+        for o in origins:
+            p = result.get_prediction(start=o, end=o + horizon - 1, dynamic=True)
+            predictions.append(_Prediction.gaussian(np.asarray(p.predicted_mean), np.asarray(p.se_mean) * rescale))
+        return predictions
 
     def forecast(
         self, params: np.ndarray, y: pd.Series, horizon: int, n: int, rng: np.random.Generator
@@ -186,7 +222,7 @@ class _Sarimax:
         # Forecast errors are sums of future shocks weighted by the impulse responses; drawing the shocks and
         # weighting them gives correlated paths fast (simulating the state space a thousand times does not).
         # Each day is then rescaled to the forecast's own standard error (which also carries state uncertainty).
-        result = self._model(y).smooth(params)
+        result = self._model(y).filter(params)
         forecast = result.get_forecast(horizon)
         sd = np.asarray(forecast.se_mean)
         mean = np.asarray(forecast.predicted_mean)
@@ -194,20 +230,55 @@ class _Sarimax:
         weights = np.array([[psi[h - k] if k <= h else 0.0 for k in range(horizon)] for h in range(horizon)])
         errors = rng.normal(0.0, 1.0, size=(n, horizon)) @ weights.T
         paths = mean + errors * (sd / np.sqrt(np.cumsum(psi**2)))
-        return _Prediction(mean, Z80 * sd, Z95 * sd), paths
+        return _Prediction.gaussian(mean, sd), paths
+
+
+class _LogScale:
+    """A model fitted to log cost, for series that are positive every day: a multiplicative weekly pattern and
+    right-skewed errors (a few heavy requests make an expensive day, nothing makes a negative one). Its point
+    forecast is the median; intervals and paths are the log-scale ones, exponentiated."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.name = f"log_{inner.name}"
+
+    @staticmethod
+    def _exp(values: np.ndarray, cap: float) -> np.ndarray:
+        return np.exp(np.minimum(values, cap))  # a runaway log forecast must not overflow to inf
+
+    @staticmethod
+    def _cap(y: pd.Series) -> float:
+        return float(np.log(y.max())) + 5.0  # ~150x the largest day seen
+
+    def fit(self, y: pd.Series) -> np.ndarray:
+        return self.inner.fit(np.log(y))
+
+    def predict(self, params: np.ndarray, y: pd.Series, horizon: int) -> _Prediction:
+        cap = self._cap(y)
+        return self.inner.predict(params, np.log(y), horizon).map(lambda v: self._exp(v, cap))
+
+    def at_origins(self, params: np.ndarray, y: pd.Series, origins: list[int], horizon: int) -> list[_Prediction]:
+        cap = self._cap(y.iloc[: origins[0]])
+        return [p.map(lambda v: self._exp(v, cap)) for p in self.inner.at_origins(params, np.log(y), origins, horizon)]
+
+    def forecast(
+        self, params: np.ndarray, y: pd.Series, horizon: int, n: int, rng: np.random.Generator
+    ) -> tuple[_Prediction, np.ndarray]:
+        cap = self._cap(y)
+        prediction, paths = self.inner.forecast(params, np.log(y), horizon, n, rng)
+        return prediction.map(lambda v: self._exp(v, cap)), self._exp(paths, cap)
 
 
 class _Combination:
     """Equal-weight average of structurally different members (forecast combinations are hard to beat).
 
-    Intervals use the members' average spread (their errors are positively correlated, so this does not
-    understate it); sample paths are averaged across members drawn from common random numbers.
+    Interval bounds are the members' bounds averaged (their errors are positively correlated, so this does not
+    understate the spread); sample paths are averaged across members drawn from common random numbers.
     """
 
-    name = "combination"
-
-    def __init__(self, members: list):
+    def __init__(self, members: list, name: str = "combination"):
         self.members = members
+        self.name = name
 
     def fit(self, y: pd.Series) -> list:
         return [m.fit(y) for m in self.members]
@@ -217,7 +288,7 @@ class _Combination:
 
     @staticmethod
     def combine(predictions: list[_Prediction]) -> _Prediction:
-        return _Prediction(*(np.mean([getattr(p, f) for p in predictions], axis=0) for f in ("mean", "sd80", "sd95")))
+        return _Prediction(*(np.mean([getattr(p, f) for p in predictions], axis=0) for f in PREDICTION_FIELDS))
 
     def forecast(
         self, params: list, y: pd.Series, horizon: int, n: int, rng: np.random.Generator
@@ -229,45 +300,50 @@ class _Combination:
         return self.combine([r[0] for r in results]), np.mean([r[1] for r in results], axis=0)
 
 
-def _candidates(history_days: int, settings: ForecastSettings) -> list:
-    """Seasonal-naive, ETS, and once there is enough history the trend models and their combination.
+def _candidates(history: pd.Series, settings: ForecastSettings) -> list:
+    """Seasonal-naive, ETS, and once there is enough history the trend models and their combination; for a series
+    positive on every day, the same models on log cost too, with their own combination.
 
     Plain ETS(A,N,A) is dropped once the trend models can be fitted: with a few weeks of backtest it wins by luck
     as often as by merit, and it cannot follow a trend.
     """
     naive = _SeasonalNaive()
     trend_models: list = []
-    if history_days >= settings.damped_trend_min_days:
+    if len(history) >= settings.damped_trend_min_days:
         trend_models.append(_Ets(damped=True))
-    if history_days >= settings.sarimax_min_days:
+    if len(history) >= settings.sarimax_min_days:
         trend_models.append(_Sarimax())
+    positive = bool((history > 0).all())
     if not trend_models:
-        return [naive, _Ets(damped=False)]
-    return [naive, *trend_models, _Combination([naive, *trend_models])]
+        return [naive, _Ets(damped=False), *([_LogScale(_Ets(damped=False))] if positive else [])]
+    candidates = [naive, *trend_models, _Combination([naive, *trend_models])]
+    if positive:
+        logs = [_LogScale(m) for m in trend_models]
+        candidates += [*logs, _Combination([naive, *logs], name="log_combination")]
+    return candidates
 
 
 def origin_predictions(model, history: pd.Series, weeks: int) -> tuple[list[_Prediction], np.ndarray]:
     """Fit once before the first origin, then forecast 7 days from each weekly origin with those parameters."""
     first_origin = len(history) - weeks * WEEK
     params = model.fit(history.iloc[:first_origin])
-    predictions = [model.predict(params, history.iloc[:o], WEEK) for o in range(first_origin, len(history), WEEK)]
-    return predictions, params
+    return model.at_origins(params, history, list(range(first_origin, len(history), WEEK)), WEEK), params
 
 
 def score(method: str, predictions: list[_Prediction], actual_costs: pd.Series) -> Backtest:
     """Errors and interval hits of origin forecasts against the actual costs of the days they forecast."""
     a = actual_costs.to_numpy()[-WEEK * len(predictions) :]
-    m = np.concatenate([p.mean for p in predictions])
-    s80, s95 = np.concatenate([p.sd80 for p in predictions]), np.concatenate([p.sd95 for p in predictions])
-    if not (np.all(np.isfinite(m)) and np.all(np.isfinite(s80)) and np.all(np.isfinite(s95))):
+    joined = {f: np.concatenate([getattr(p, f) for p in predictions]) for f in PREDICTION_FIELDS}
+    if not all(np.all(np.isfinite(values)) for values in joined.values()):
         raise FloatingPointError(f"{method} produced non-finite forecasts")
+    m = joined["mean"]
     nonzero = np.abs(a) > 1e-9
     return Backtest(
         method=method,
         days=len(a),
         mape=float(np.mean(np.abs(a - m)[nonzero] / np.abs(a[nonzero]))) if nonzero.any() else None,
-        coverage_80=float(np.mean(np.abs(a - m) <= s80)),
-        coverage_95=float(np.mean(np.abs(a - m) <= s95)),
+        coverage_80=float(np.mean((joined["lower_80"] <= a) & (a <= joined["upper_80"]))),
+        coverage_95=float(np.mean((joined["lower_95"] <= a) & (a <= joined["upper_95"]))),
     )
 
 
@@ -348,7 +424,7 @@ def forecast_series(
     tempered, outliers = temper_outliers(y, settings.outlier_z)
     if outliers:
         notes.append(f"{outliers} one-off day(s) tempered to their weekday median before fitting")
-    models = {m.name: m for m in _candidates(len(y), settings)} if weeks else {}
+    models = {m.name: m for m in _candidates(tempered, settings)} if weeks else {}
     benchmark = backtest(_SeasonalNaive(), y, y, weeks) if weeks else None
     predictions: dict[str, list[_Prediction]] = {}
     with warnings.catch_warnings(), threadpool_limits(1):  # small matrices: BLAS threads only contend
@@ -382,8 +458,8 @@ def forecast_series(
             prediction, paths = model.forecast(model.fit(tempered), tempered, horizon, settings.simulations, rng)
     if not weeks:
         notes.append(f"{len(y)} days of history: too short to backtest, seasonal-naive")
-    mean, sd80, sd95 = prediction.mean, prediction.sd80, prediction.sd95
-    intervals = {"lower_80": mean - sd80, "upper_80": mean + sd80, "lower_95": mean - sd95, "upper_95": mean + sd95}
+    mean = prediction.mean
+    intervals = {name: getattr(prediction, name) for name in PREDICTION_FIELDS if name != "mean"}
     if (y >= 0).all():  # spend without credits cannot go below zero
         mean = np.maximum(mean, 0.0)
         intervals = {name: np.maximum(values, 0.0) for name, values in intervals.items()}

@@ -153,3 +153,18 @@ def test_forecast_many_in_worker_processes_matches_one_process():
         assert a.method == b.method
         np.testing.assert_allclose(a.mean, b.mean)
         np.testing.assert_allclose(a.intervals["upper_80"], b.intervals["upper_80"])
+
+
+def test_log_scale_models_compete_only_for_series_with_spend_every_day():
+    index = pd.date_range(end=pd.Timestamp(AS_OF), periods=92, freq="D")
+    rng = np.random.default_rng(7)
+    # multiplicative weekly pattern and lognormal day-to-day noise, like LLM spend
+    skewed = pd.Series(20 * WEEKLY[index.dayofweek] * rng.lognormal(0, 0.35, len(index)), index=index)
+    forecast = forecast_series("provider", "anthropic", skewed, AS_OF, Decimal(0))
+    assert {"log_ets_damped_trend", "log_sarimax", "log_combination"} <= set(forecast.backtests)
+    assert all(forecast.backtests[name].days == 28 for name in ("log_ets_damped_trend", "log_sarimax"))
+    assert_ordered_intervals(forecast)
+    with_zero_day = skewed.copy()
+    with_zero_day.iloc[40] = 0.0
+    forecast = forecast_series("provider", "anthropic", with_zero_day, AS_OF, Decimal(0))
+    assert not any(name.startswith("log_") for name in forecast.backtests)
