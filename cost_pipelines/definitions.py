@@ -17,10 +17,12 @@ defs = dg.Definitions(
         analytics.recommendations,
         analytics.daily_report,
         alerts.budget_status_asset,
+        alerts.cost_alerts,
     ],
     asset_checks=checks.checks,
-    jobs=[jobs.daily_cost_job],
+    jobs=[jobs.daily_cost_job, alerts.alerts_job],
     schedules=[jobs.daily_cost_schedule],
+    sensors=[alerts.budget_alert_sensor, alerts.daily_job_failure_sensor],
     resources={**default_resources(), "quality_thresholds": checks.QualityThresholds()},
     # DuckDB takes one writer per file and dbt writes from a subprocess: steps run one after another in one
     # process, each opening and closing its own connection, so no step ever holds the lock another needs.

@@ -14,6 +14,7 @@ import duckdb
 from botocore.config import Config
 
 from cost_pipelines import settings, warehouse
+from cost_pipelines.alerts.channels import Channel, JsonWebhook, SlackWebhook, SmtpEmail
 from cost_pipelines.aws.cost_explorer import CostExplorerClient
 from cost_pipelines.ingest.remote_sources import PostgresTableSource, S3PrefixSource
 from cost_pipelines.ingest.sources import LocalDirectorySource, LogSource
@@ -97,9 +98,55 @@ class CostExplorerResource(dg.ConfigurableResource):
         return boto3.client("ce", region_name=self.region_name, endpoint_url=self.endpoint_url, config=config)
 
 
+class NotifierResource(dg.ConfigurableResource):
+    """Where alerts go. Set every field from the environment (`dg.EnvVar`): the Slack webhook URL, the webhook URL
+    and signing secret and the SMTP password are secrets, and the UI then shows only the variables' names.
+
+    A channel is configured when its address is set: `slack_webhook_url`; `webhook_url` (signed with
+    `webhook_secret` when set); `smtp_host` with `email_from` and `email_to` (comma-separated).
+    """
+
+    slack_webhook_url: str = ""
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = True
+    smtp_ca_file: str = ""
+    email_from: str = ""
+    email_to: str = ""
+    timeout_seconds: float = 10.0
+    dashboard_url: str = ""
+
+    def channels(self) -> dict[str, Channel]:
+        link = self.dashboard_url or None
+        channels: dict[str, Channel] = {}
+        if self.slack_webhook_url:
+            channels["slack"] = SlackWebhook(self.slack_webhook_url, link, self.timeout_seconds)
+        if self.webhook_url:
+            channels["webhook"] = JsonWebhook(self.webhook_url, self.webhook_secret, self.timeout_seconds)
+        recipients = tuple(r.strip() for r in self.email_to.split(",") if r.strip())
+        if self.smtp_host and self.email_from and recipients:
+            channels["email"] = SmtpEmail(
+                self.smtp_host, self.smtp_port, self.email_from, recipients, self.smtp_username, self.smtp_password,
+                self.smtp_starttls, self.timeout_seconds, link, self.smtp_ca_file or None,
+            )  # fmt: skip
+        return channels
+
+    def secrets(self) -> list[str]:
+        """Values that must never reach a log, a stored error or metadata."""
+        return [v for v in (self.slack_webhook_url, self.webhook_url, self.webhook_secret, self.smtp_password) if v]
+
+
 def _from_env(name: str, default: str | None) -> str | dg.EnvVar | None:
     """A field read from the environment when the variable is set (the UI shows its name, never its value)."""
     return dg.EnvVar(name) if name in os.environ else default
+
+
+def _from_env_int(name: str, default: int) -> int | dg.EnvVar:
+    return dg.EnvVar.int(name) if name in os.environ else default
 
 
 def _dbt_executable() -> str:
@@ -129,6 +176,20 @@ def default_resources() -> dict[str, object]:
             source=_from_env("COST_PIPELINES_CE_SOURCE", "auto"),
             region_name=_from_env("AWS_REGION", "us-east-1"),
             endpoint_url=_from_env("COST_PIPELINES_CE_ENDPOINT_URL", None),
+        ),
+        "notifier": NotifierResource(
+            slack_webhook_url=_from_env("COST_PIPELINES_SLACK_WEBHOOK_URL", ""),
+            webhook_url=_from_env("COST_PIPELINES_WEBHOOK_URL", ""),
+            webhook_secret=_from_env("COST_PIPELINES_WEBHOOK_SECRET", ""),
+            smtp_host=_from_env("COST_PIPELINES_SMTP_HOST", ""),
+            smtp_port=_from_env_int("COST_PIPELINES_SMTP_PORT", 587),
+            smtp_username=_from_env("COST_PIPELINES_SMTP_USERNAME", ""),
+            smtp_password=_from_env("COST_PIPELINES_SMTP_PASSWORD", ""),
+            smtp_starttls=os.environ.get("COST_PIPELINES_SMTP_STARTTLS", "true").lower() not in ("0", "false", "no"),
+            smtp_ca_file=_from_env("COST_PIPELINES_SMTP_CA_FILE", ""),
+            email_from=_from_env("COST_PIPELINES_EMAIL_FROM", ""),
+            email_to=_from_env("COST_PIPELINES_EMAIL_TO", ""),
+            dashboard_url=_from_env("COST_PIPELINES_DASHBOARD_URL", ""),
         ),
         "dbt": DbtCliResource(
             project_dir=dbt_project, profiles_dir=str(settings.DBT_PROJECT_DIR), dbt_executable=_dbt_executable()

@@ -4,7 +4,7 @@ A file either loads completely or not at all: every problem is reported at once,
 name, or by position when it has none) and the field, so a half-applied configuration never exists.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -14,6 +14,7 @@ import yaml
 PERIODS = ("daily", "weekly", "monthly", "quarterly", "yearly")
 SCOPE_KEYS = ("provider", "service", "model", "user", "team", "project")
 CHANNELS = ("slack", "email", "webhook")
+ANOMALY_DIMENSIONS = ("total", "provider", "team", "service", "model")
 DEFAULT_THRESHOLDS = (50, 80, 95, 100)
 FIELDS = {"name", "scope", "period", "limit_usd", "thresholds", "forecast_threshold", "hard_limit", "notify"}
 
@@ -135,20 +136,94 @@ def _budget(raw: object, where: str, problems: list[str]) -> Budget | None:
     )
 
 
-def parse_budgets(text: str, source: str = "budgets.yaml") -> list[Budget]:
-    """Every budget of the file, or BudgetConfigError listing every problem."""
+@dataclass(frozen=True)
+class AnomalyAlerting:
+    """Which anomalies of `cost_anomalies` become alerts, and where they go."""
+
+    notify: tuple[str, ...] = ()
+    min_change_usd: Decimal = Decimal(10)  # actual minus expected, below this an anomaly is not worth a message
+    dimensions: tuple[str, ...] = ANOMALY_DIMENSIONS
+    max_age_days: int = 3  # older anomalies (a backfill of past months) are stored, never announced
+
+
+@dataclass(frozen=True)
+class AlertingConfig:
+    budgets: list[Budget] = field(default_factory=list)
+    anomalies: AnomalyAlerting = AnomalyAlerting()
+    run_failures: tuple[str, ...] = ()  # channels told when the daily job fails
+
+
+def _channels(value: object, where: str, problems: list[str]) -> tuple[str, ...]:
+    if not isinstance(value, list) or any(c not in CHANNELS for c in value):
+        problems.append(f"{where}, field 'notify': {value!r}: a list of {', '.join(CHANNELS)}")
+        return ()
+    return tuple(dict.fromkeys(value))
+
+
+def _anomaly_alerting(raw: object, problems: list[str]) -> AnomalyAlerting:
+    where = "section 'anomalies'"
+    if raw is None:
+        return AnomalyAlerting()
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: must be a mapping with notify, min_change_usd, dimensions, max_age_days")
+        return AnomalyAlerting()
+    for unknown in sorted(set(raw) - {"notify", "min_change_usd", "dimensions", "max_age_days"}):
+        problems.append(f"{where}, field '{unknown}': unknown field")
+    notify = _channels(raw.get("notify", []), where, problems)
+    minimum = Decimal(10)
+    try:
+        minimum = Decimal(str(raw.get("min_change_usd", 10)))
+        if not minimum.is_finite() or minimum < 0:
+            raise InvalidOperation
+    except InvalidOperation:
+        problems.append(f"{where}, field 'min_change_usd': {raw.get('min_change_usd')!r} is not an amount >= 0")
+    dimensions = raw.get("dimensions", list(ANOMALY_DIMENSIONS))
+    if not isinstance(dimensions, list) or not dimensions or any(d not in ANOMALY_DIMENSIONS for d in dimensions):
+        problems.append(f"{where}, field 'dimensions': {dimensions!r}: a list of {', '.join(ANOMALY_DIMENSIONS)}")
+        dimensions = list(ANOMALY_DIMENSIONS)
+    age = raw.get("max_age_days", 3)
+    if isinstance(age, bool) or not isinstance(age, int) or age < 1:
+        problems.append(f"{where}, field 'max_age_days': {age!r} is not a whole number of days >= 1")
+        age = 3
+    return AnomalyAlerting(notify, minimum, tuple(dimensions), age)
+
+
+def parse_config(text: str, source: str = "budgets.yaml") -> AlertingConfig:
+    """The whole file (budgets, anomaly alerting, run-failure channels), or BudgetConfigError listing every
+    problem."""
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise BudgetConfigError(source, [f"not valid YAML: {error}"]) from None
     if document is None:
-        return []
-    if not isinstance(document, dict) or not isinstance(document.get("budgets"), list):
+        return AlertingConfig()
+    if not isinstance(document, dict) or not isinstance(document.get("budgets", []), list):
         raise BudgetConfigError(source, ["the file must hold a mapping with a 'budgets' list"])
     problems: list[str] = []
+    for unknown in sorted(set(document) - {"budgets", "anomalies", "run_failures"}):
+        problems.append(f"section '{unknown}': unknown (allowed: budgets, anomalies, run_failures)")
+    anomalies = _anomaly_alerting(document.get("anomalies"), problems)
+    run_failures_raw = document.get("run_failures") or {}
+    if not isinstance(run_failures_raw, dict) or set(run_failures_raw) - {"notify"}:
+        problems.append("section 'run_failures': must be a mapping with notify only")
+        run_failures: tuple[str, ...] = ()
+    else:
+        run_failures = _channels(run_failures_raw.get("notify", []), "section 'run_failures'", problems)
+    budgets = _parse_budget_list(document.get("budgets", []), problems)
+    if problems:
+        raise BudgetConfigError(source, problems)
+    return AlertingConfig(budgets, anomalies, run_failures)
+
+
+def parse_budgets(text: str, source: str = "budgets.yaml") -> list[Budget]:
+    """Every budget of the file, or BudgetConfigError listing every problem."""
+    return parse_config(text, source).budgets
+
+
+def _parse_budget_list(entries: list, problems: list[str]) -> list[Budget]:
     budgets = []
     first_use: dict[str, int] = {}
-    for i, raw in enumerate(document["budgets"], start=1):
+    for i, raw in enumerate(entries, start=1):
         name = raw.get("name") if isinstance(raw, dict) else None
         named = isinstance(name, str) and bool(name.strip())
         where = f"budget {name!r} (#{i})" if named else f"budget #{i}"
@@ -159,13 +234,16 @@ def parse_budgets(text: str, source: str = "budgets.yaml") -> list[Budget]:
             problems.append(f"{where}, field 'name': already used by budget #{first_use[name.strip()]}")
         elif named:
             first_use[name.strip()] = i
-    if problems:
-        raise BudgetConfigError(source, problems)
     return budgets
+
+
+def load_config(path: Path) -> AlertingConfig:
+    """The alerting configuration of `path`; a missing file means no budgets and no alerting."""
+    if not path.exists():
+        return AlertingConfig()
+    return parse_config(path.read_text(), str(path))
 
 
 def load_budgets(path: Path) -> list[Budget]:
     """The budgets of `path`; a missing file means no budgets."""
-    if not path.exists():
-        return []
-    return parse_budgets(path.read_text(), str(path))
+    return load_config(path).budgets

@@ -36,6 +36,10 @@ def describe_graph() -> dict:
         "schedules": sorted(
             f"{s.name} {s.cron_schedule}" for s in (defs.resolve_schedule_def(x.name) for x in defs.schedules or [])
         ),
+        "sensors": sorted(
+            f"{s.name} -> {', '.join(sorted(j.name for j in s.jobs))}"
+            for s in (defs.resolve_sensor_def(x.name) for x in defs.sensors or [])
+        ),
     }
 
 

@@ -1,0 +1,179 @@
+"""What deserves an alert: budget thresholds crossed by actual or forecast spend, anomalies, failed daily runs.
+
+An alert is identified by its key, and a key fires once: (budget, period start, threshold, actual|forecast) for
+budgets, (dimension, series, day) for anomalies, the run id for a failed run. Evaluating the same facts again
+gives the same keys, which the alert store already holds, so nothing is announced twice.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from cost_pipelines.alerts.budgets import AnomalyAlerting, severity
+from cost_pipelines.alerts.status import BudgetStatus
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Alert:
+    key: str
+    kind: str  # budget_actual | budget_forecast | anomaly | run_failure
+    severity: str  # info | warning | critical
+    title: str
+    message: str
+    as_of: date | None
+    channels: tuple[str, ...]
+    budget: str | None = None
+    scope: str | None = None
+    period: str | None = None
+    period_start: date | None = None
+    threshold: int | None = None
+    spent_usd: Decimal | None = None
+    limit_usd: Decimal | None = None
+    percent_used: Decimal | None = None
+    projected_usd: Decimal | None = None
+    days_left: int | None = None
+    details: dict = field(default_factory=dict)
+
+    @property
+    def alert_id(self) -> str:
+        """Short, stable id derived from the key (what `alerts ack` takes)."""
+        return hashlib.sha256(self.key.encode()).hexdigest()[:12]
+
+
+def _usd(value: Decimal) -> str:
+    return f"${value.quantize(CENT):,}"
+
+
+def run_rate_projection(status: BudgetStatus) -> Decimal:
+    """Spend at period end if the rest of the period costs what its elapsed days cost on average."""
+    elapsed = (status.as_of - status.period_start).days + 1
+    period_days = (status.period_end - status.period_start).days
+    return status.spent * period_days / elapsed
+
+
+def _projection(status: BudgetStatus) -> tuple[Decimal, str]:
+    if status.forecast_p80 is not None:
+        return status.forecast_p80, "p80 forecast"
+    return run_rate_projection(status), "run-rate"
+
+
+def budget_alerts(statuses: list[BudgetStatus]) -> list[Alert]:
+    """One alert per threshold reached by actual spend, and one when the forecast reaches the forecast threshold."""
+    alerts = []
+    for s in statuses:
+        b = s.budget
+        projected, basis = _projection(s)
+        common = {
+            "as_of": s.as_of, "channels": b.notify, "budget": b.name, "scope": b.scope_label, "period": b.period,
+            "period_start": s.period_start, "spent_usd": s.spent, "limit_usd": b.limit_usd,
+            "percent_used": s.percent_used.quantize(CENT), "projected_usd": projected, "days_left": s.days_left,
+        }  # fmt: skip
+        where = f"{b.name} ({b.scope_label}, {b.period} from {s.period_start})"
+        status_line = (
+            f"{_usd(s.spent)} spent of {_usd(b.limit_usd)} ({s.percent_used.quantize(Decimal('0.1'))}%) as of "
+            f"{s.as_of}; {s.days_left} day(s) left in the period; projected {_usd(projected)} at period end "
+            f"({basis})."
+        )
+        for threshold in s.thresholds_crossed:
+            alerts.append(
+                Alert(
+                    key=f"budget|{b.name}|{s.period_start}|{threshold}|actual",
+                    kind="budget_actual",
+                    severity=severity(threshold),
+                    title=f"Budget {b.name} has reached {threshold}% of its limit",
+                    message=f"{where}: {status_line}",
+                    threshold=threshold,
+                    **common,
+                )
+            )
+        if s.forecast_crossed:
+            threshold = b.forecast_threshold
+            alerts.append(
+                Alert(
+                    key=f"budget|{b.name}|{s.period_start}|{threshold}|forecast",
+                    kind="budget_forecast",
+                    severity=severity(threshold),
+                    title=f"Budget {b.name} is forecast to reach {threshold}% of its limit",
+                    message=f"{where}: forecast (p80) {_usd(s.forecast_p80)} at period end, "
+                    f"{(s.forecast_p80 * 100 / b.limit_usd).quantize(Decimal('0.1'))}% of {_usd(b.limit_usd)}. "
+                    f"{status_line}",
+                    threshold=threshold,
+                    **common,
+                )
+            )
+    return alerts
+
+
+@dataclass(frozen=True)
+class AnomalyRow:
+    usage_date: date
+    dimension: str
+    series_key: str
+    kinds: str
+    actual_usd: Decimal
+    expected_usd: Decimal
+    contributors: list  # [[dimension, value, change], ...]
+
+
+def anomaly_severity(actual: Decimal, expected: Decimal) -> str:
+    """Relative excess over what was expected: under +50 % info, under +200 % warning, from +200 % critical."""
+    if expected <= 0:
+        return "warning"
+    excess = (actual - expected) / expected
+    return "info" if excess < Decimal("0.5") else "warning" if excess < 2 else "critical"
+
+
+def anomaly_alerts(rows: list[AnomalyRow], as_of: date, settings: AnomalyAlerting) -> list[Alert]:
+    """Recent anomalies (within `max_age_days` of `as_of`) of the configured dimensions, large enough to tell."""
+    oldest = as_of - timedelta(days=settings.max_age_days - 1)
+    alerts = []
+    for r in rows:
+        change = r.actual_usd - r.expected_usd
+        if r.usage_date < oldest or r.usage_date > as_of or r.dimension not in settings.dimensions:
+            continue
+        if abs(change) < settings.min_change_usd:
+            continue
+        contributors = "; ".join(f"{d}={v} ({'+' if Decimal(c) >= 0 else ''}{_usd(Decimal(c))})"
+                                 for d, v, c in r.contributors)  # fmt: skip
+        sign = "+" if change >= 0 else "-"
+        alerts.append(
+            Alert(
+                key=f"anomaly|{r.dimension}|{r.series_key}|{r.usage_date}",
+                kind="anomaly",
+                severity=anomaly_severity(r.actual_usd, r.expected_usd),
+                title=f"Unusual spend on {r.usage_date}: {r.dimension}={r.series_key}",
+                message=(
+                    f"{r.dimension}={r.series_key} cost {_usd(r.actual_usd)} on {r.usage_date}, against "
+                    f"{_usd(r.expected_usd)} expected ({sign}{_usd(abs(change))}; {r.kinds})."
+                    + (f" Top contributors: {contributors}." if contributors else "")
+                ),
+                as_of=r.usage_date,
+                channels=settings.notify,
+                scope=f"{r.dimension}={r.series_key}",
+                spent_usd=r.actual_usd,
+                details={"expected_usd": str(r.expected_usd), "kinds": r.kinds, "contributors": r.contributors},
+            )
+        )
+    return alerts
+
+
+def run_failure_alert(run_id: str, job_name: str, error: str, channels: tuple[str, ...], as_of: date | None) -> Alert:
+    first_line = (error.strip().splitlines() or ["(no error message)"])[0][:300]
+    return Alert(
+        key=f"run_failure|{run_id}",
+        kind="run_failure",
+        severity="critical",
+        title=f"{job_name} failed",
+        message=f"Run {run_id} of {job_name} failed: {first_line}",
+        as_of=as_of,
+        channels=channels,
+        details={"run_id": run_id, "job_name": job_name},
+    )
+
+
+def details_json(alert: Alert) -> str:
+    return json.dumps(alert.details, sort_keys=True, default=str)

@@ -1,0 +1,221 @@
+"""The alert store and its outbox, in the warehouse: `alerts.cost_alerts`, `alerts.notification_log` and
+`alerts.notification_attempts`.
+
+An alert key is stored once (a second evaluation of the same facts finds it and adds nothing). Each new alert gets
+one notification per channel, whose id is the idempotency key every attempt carries. Delivery is at-least-once:
+a notification is retried with exponential backoff while it is pending and has attempts left, every attempt is
+written down, and one that runs out of attempts (or fails for good, e.g. HTTP 404) stays visible as failed.
+"""
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+
+from cost_pipelines.alerts.channels import Channel, DeliveryError, redact
+from cost_pipelines.alerts.evaluate import Alert, details_json
+from cost_pipelines.warehouse import transaction
+
+SCHEMA = "alerts"
+DDL = (
+    f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.cost_alerts (
+        alert_id VARCHAR PRIMARY KEY, alert_key VARCHAR NOT NULL UNIQUE, kind VARCHAR NOT NULL,
+        severity VARCHAR NOT NULL, title VARCHAR NOT NULL, message VARCHAR NOT NULL, as_of DATE,
+        channels VARCHAR NOT NULL, budget VARCHAR, scope VARCHAR, period VARCHAR, period_start DATE,
+        threshold INTEGER, spent_usd DECIMAL(38, 18), limit_usd DECIMAL(18, 2), percent_used DECIMAL(18, 2),
+        projected_usd DECIMAL(38, 18), days_left INTEGER, details VARCHAR NOT NULL, created_at TIMESTAMPTZ NOT NULL,
+        acknowledged_at TIMESTAMPTZ, acknowledged_by VARCHAR)""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.notification_log (
+        notification_id VARCHAR PRIMARY KEY, alert_id VARCHAR NOT NULL, channel VARCHAR NOT NULL,
+        recipient VARCHAR NOT NULL, status VARCHAR NOT NULL, attempts INTEGER NOT NULL, error VARCHAR,
+        next_attempt_at TIMESTAMPTZ, sent_at TIMESTAMPTZ, created_at TIMESTAMPTZ NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL)""",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.notification_attempts (
+        notification_id VARCHAR NOT NULL, attempt INTEGER NOT NULL, attempted_at TIMESTAMPTZ NOT NULL,
+        outcome VARCHAR NOT NULL, error VARCHAR, duration_ms INTEGER NOT NULL,
+        PRIMARY KEY (notification_id, attempt))""",
+)
+ALERT_COLUMNS = (
+    "alert_id", "alert_key", "kind", "severity", "title", "message", "as_of", "channels", "budget", "scope", "period",
+    "period_start", "threshold", "spent_usd", "limit_usd", "percent_used", "projected_usd", "days_left", "details",
+    "created_at",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    backoff_seconds: float = 60.0  # before the 2nd attempt; doubled before each later one
+
+    def next_attempt(self, attempts: int, now: datetime) -> datetime | None:
+        if attempts >= self.max_attempts:
+            return None
+        return now + timedelta(seconds=self.backoff_seconds * 2 ** (attempts - 1))
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for statement in DDL:
+        con.execute(statement)
+
+
+def notification_id(alert: Alert, channel: str) -> str:
+    return f"{alert.alert_id}-{channel}"
+
+
+def record_alerts(
+    con: duckdb.DuckDBPyConnection, alerts: Iterable[Alert], recipients: dict[str, str], now: datetime
+) -> list[Alert]:
+    """Store the alerts whose key is new, each with a pending notification per channel; return those.
+
+    `recipients`: channel -> who it reaches (a label, never a secret); a channel missing there is not configured.
+    """
+    ensure_tables(con)
+    alerts = list({a.key: a for a in alerts}.values())
+    if not alerts:
+        return []
+    known = {k for (k,) in con.execute(f"SELECT alert_key FROM {SCHEMA}.cost_alerts WHERE alert_key IN "
+                                       "(SELECT unnest(?))", [[a.key for a in alerts]]).fetchall()}  # fmt: skip
+    new = [a for a in alerts if a.key not in known]
+    with transaction(con):
+        for a in new:
+            values = [a.alert_id, a.key, a.kind, a.severity, a.title, a.message, a.as_of, ",".join(a.channels),
+                      a.budget, a.scope, a.period, a.period_start, a.threshold, a.spent_usd, a.limit_usd,
+                      a.percent_used, a.projected_usd, a.days_left, details_json(a), now]  # fmt: skip
+            con.execute(
+                f"INSERT INTO {SCHEMA}.cost_alerts ({', '.join(ALERT_COLUMNS)}) "
+                f"VALUES ({', '.join('?' for _ in ALERT_COLUMNS)})",
+                values,
+            )
+            for channel in a.channels:
+                con.execute(
+                    f"INSERT INTO {SCHEMA}.notification_log VALUES (?, ?, ?, ?, 'pending', 0, NULL, NULL, NULL, ?, ?)",
+                    [notification_id(a, channel), a.alert_id, channel, recipients.get(channel, "(not configured)"),
+                     now, now],
+                )  # fmt: skip
+    return new
+
+
+def _alert(row: dict) -> Alert:
+    names = {f.name for f in fields(Alert)}
+    values = {k: v for k, v in row.items() if k in names}
+    values["key"] = row["alert_key"]
+    values["channels"] = tuple(c for c in row["channels"].split(",") if c)
+    values["details"] = json.loads(row["details"])
+    return Alert(**values)
+
+
+@dataclass(frozen=True)
+class Due:
+    notification_id: str
+    channel: str
+    attempts: int
+    alert: Alert
+
+
+def due_notifications(con: duckdb.DuckDBPyConnection, now: datetime, limit: int = 500) -> list[Due]:
+    ensure_tables(con)
+    cursor = con.execute(
+        f"""SELECT n.notification_id AS nid, n.channel AS n_channel, n.attempts AS n_attempts, a.*
+            FROM {SCHEMA}.notification_log n JOIN {SCHEMA}.cost_alerts a USING (alert_id)
+            WHERE n.status = 'pending' AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= ?)
+            ORDER BY a.created_at, n.notification_id LIMIT ?""",
+        [now, limit],
+    )
+    names = [d[0] for d in cursor.description]
+    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return [Due(r["nid"], r["n_channel"], r["n_attempts"], _alert(r)) for r in rows]
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    failed: int = 0  # gave up: out of attempts, or an error no retry can fix
+    retrying: int = 0
+    next_retry_at: datetime | None = None
+
+
+def deliver_due(
+    con: duckdb.DuckDBPyConnection,
+    channels: dict[str, Channel],
+    policy: RetryPolicy,
+    secrets: list[str],
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    limit: int = 500,
+) -> DeliveryReport:
+    """Attempt every notification that is due; write each attempt and the notification's new state."""
+    report = DeliveryReport()
+    for due in due_notifications(con, clock(), limit):
+        attempt = due.attempts + 1
+        started = clock()
+        channel = channels.get(due.channel)
+        error: DeliveryError | None = None
+        try:
+            if channel is None:
+                raise DeliveryError(f"{due.channel} is not configured", False)
+            channel.send(due.alert, due.notification_id)
+        except DeliveryError as failure:
+            error = failure
+        finished = clock()
+        message = None if error is None else redact(str(error), secrets)
+        retry_at = policy.next_attempt(attempt, finished) if error is not None and error.retryable else None
+        status = "sent" if error is None else "pending" if retry_at else "failed"
+        with transaction(con):
+            con.execute(
+                f"INSERT INTO {SCHEMA}.notification_attempts VALUES (?, ?, ?, ?, ?, ?)",
+                [due.notification_id, attempt, started, "sent" if error is None else "failed", message,
+                 int((finished - started).total_seconds() * 1000)],
+            )  # fmt: skip
+            con.execute(
+                f"UPDATE {SCHEMA}.notification_log SET status = ?, attempts = ?, error = ?, next_attempt_at = ?, "
+                "sent_at = ?, updated_at = ? WHERE notification_id = ?",
+                [status, attempt, message, retry_at, finished if error is None else None, finished,
+                 due.notification_id],
+            )  # fmt: skip
+        if status == "sent":
+            report.sent += 1
+        elif status == "failed":
+            report.failed += 1
+        else:
+            report.retrying += 1
+            report.next_retry_at = min(filter(None, [report.next_retry_at, retry_at]))
+    return report
+
+
+def next_retry_at(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """When the earliest pending notification is due again (None when nothing is waiting)."""
+    ensure_tables(con)
+    return con.execute(
+        f"SELECT min(coalesce(next_attempt_at, created_at)) FROM {SCHEMA}.notification_log WHERE status = 'pending'"
+    ).fetchall()[0][0]
+
+
+def list_alerts(con: duckdb.DuckDBPyConnection, include_acknowledged: bool = False, limit: int = 50) -> list[dict]:
+    ensure_tables(con)
+    where = "" if include_acknowledged else "WHERE a.acknowledged_at IS NULL"
+    cursor = con.execute(
+        f"""SELECT a.alert_id, a.created_at, a.severity, a.kind, a.title, a.acknowledged_at, a.acknowledged_by,
+                   string_agg(n.channel || ':' || n.status || ' (' || n.attempts || ')', ', '
+                              ORDER BY n.channel) AS deliveries
+            FROM {SCHEMA}.cost_alerts a LEFT JOIN {SCHEMA}.notification_log n USING (alert_id)
+            {where} GROUP BY ALL ORDER BY a.created_at DESC, a.alert_id LIMIT ?""",
+        [limit],
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def acknowledge(con: duckdb.DuckDBPyConnection, alert_id: str, by: str, now: datetime) -> bool:
+    """Mark an alert acknowledged; False when no such alert. Acknowledging twice keeps the first time."""
+    ensure_tables(con)
+    found = con.execute(f"SELECT acknowledged_at FROM {SCHEMA}.cost_alerts WHERE alert_id = ?", [alert_id]).fetchall()
+    if not found:
+        return False
+    if found[0][0] is None:
+        con.execute(
+            f"UPDATE {SCHEMA}.cost_alerts SET acknowledged_at = ?, acknowledged_by = ? WHERE alert_id = ?",
+            [now, by, alert_id],
+        )
+    return True

@@ -1,0 +1,126 @@
+"""Real receivers on loopback for the notification tests: an HTTP endpoint (Slack incoming webhook / JSON
+webhook) and an SMTP server with STARTTLS and AUTH (aiosmtpd).
+
+Both keep two logs: every request that arrived, and the channel's log of messages, where a copy carrying an
+idempotency key (HTTP `Idempotency-Key`, email Message-ID) already seen is recognised as the same message. Each
+can be told to fail or stall the next requests, to exercise retries.
+"""
+
+import email
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import Message
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from werkzeug import Request, Response
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class HttpReceiver:
+    """Handler for pytest-httpserver. `plan[path]`: what the next requests get, an HTTP status or ("stall", s)."""
+
+    requests: list[tuple[str, dict, bytes]] = field(default_factory=list)
+    plan: dict[str, deque] = field(default_factory=lambda: defaultdict(deque))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, request: Request) -> Response:
+        body = request.get_data()
+        with self.lock:
+            self.requests.append((request.path, dict(request.headers), body))
+            action = self.plan[request.path].popleft() if self.plan[request.path] else 200
+        if isinstance(action, tuple):  # the message arrives, the answer comes too late for the client
+            time.sleep(action[1])
+            action = 200
+        return Response("ok" if action == 200 else "error", status=action)
+
+    def received(self, path: str) -> list[tuple[dict, bytes]]:
+        return [(headers, body) for p, headers, body in self.requests if p == path]
+
+    def channel_log(self, path: str) -> dict[str, bytes]:
+        """The messages the channel shows: one per idempotency key, the first copy."""
+        log: dict[str, bytes] = {}
+        for headers, body in self.received(path):
+            log.setdefault(headers["Idempotency-Key"], body)
+        return log
+
+
+class SmtpReceiver:
+    """aiosmtpd handler; `plan`: SMTP replies for the next DATA commands (e.g. "451 4.3.0 try later")."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self.plan: deque = deque()
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        if self.plan:
+            return self.plan.popleft()
+        self.messages.append(email.message_from_bytes(envelope.original_content or envelope.content))
+        return "250 Message accepted"
+
+    def channel_log(self) -> dict[str, Message]:
+        log: dict[str, Message] = {}
+        for message in self.messages:
+            log.setdefault(message["Message-ID"], message)
+        return log
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    host: str
+    port: int
+    username: str
+    password: str
+    ca_file: str
+    receiver: SmtpReceiver
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    cert, key = directory / "smtp-cert.pem", directory / "smtp-key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@contextmanager
+def smtp_server(directory: Path, username: str = "alerts", password: str = "smtp-secret-pw") -> Iterator[SmtpServer]:
+    """SMTP on loopback that requires STARTTLS before AUTH LOGIN/PLAIN, with a certificate made for the test."""
+    cert, key = _self_signed(directory)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    def authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
+        ok = isinstance(auth_data, LoginPassword) and (auth_data.login.decode(), auth_data.password.decode()) == (
+            username,
+            password,
+        )
+        return AuthResult(success=ok)
+
+    receiver = SmtpReceiver()
+    port = free_port()
+    controller = Controller(
+        receiver, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
+        authenticator=authenticate, auth_require_tls=True,
+    )  # fmt: skip
+    controller.start()
+    try:
+        yield SmtpServer("127.0.0.1", port, username, password, str(cert), receiver)
+    finally:
+        controller.stop()
