@@ -10,7 +10,7 @@ export DAGSTER_HOME ?= $(DATA_DIR)/dagster_home
 STAMP := $(VENV)/.installed
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: demo test install manifest ui lint bench bench-forecast clean
+.PHONY: demo test install manifest ui lint bench bench-forecast bench-alerts clean
 
 demo: $(STAMP) manifest
 	$(BIN)/cost-pipelines demo
@@ -42,6 +42,9 @@ bench: $(STAMP) manifest
 # needs the demo's warehouse (make demo)
 bench-forecast: $(STAMP)
 	$(BIN)/python bench/forecast.py
+
+bench-alerts: $(STAMP) manifest
+	$(BIN)/python bench/alerts.py
 
 clean:
 	rm -rf $(VENV) dbt_project/target dbt_project/logs

@@ -1,13 +1,19 @@
-"""`cost-pipelines` command line: run the demo pipeline and summarise the warehouse."""
+"""`cost-pipelines` command line: run the demo pipeline, summarise the warehouse, list and acknowledge alerts, and
+check an estimated cost against the budgets before spending it."""
 
 import argparse
 import json
 import os
 import subprocess
 import sys
-from datetime import date, timedelta
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+
+import duckdb
 
 from cost_pipelines import quality, settings, warehouse
 from cost_pipelines.sample_data.generate import DEFAULT_END, DEFAULT_START
@@ -61,17 +67,23 @@ def _days(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def run_daily_job_range(start: date, end: date) -> None:
-    """Run daily_cost_job once over every day in [start, end], recorded in the instance at DAGSTER_HOME."""
-    tags = {PARTITION_RANGE_START_TAG: start.isoformat(), PARTITION_RANGE_END_TAG: end.isoformat()}
+def execute_job(job: str, tags: dict[str, str] | None = None) -> None:
+    """Run a job of the code location once, recorded in the instance at DAGSTER_HOME."""
     command = [
         sys.executable, "-m", "dagster", "job", "execute",
-        "-m", "cost_pipelines.definitions", "-j", "daily_cost_job", "--tags", json.dumps(tags),
+        "-m", "cost_pipelines.definitions", "-j", job, "--tags", json.dumps(tags or {}),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         sys.stderr.write(result.stdout[-20_000:] + result.stderr[-20_000:])
-        raise SystemExit(f"daily_cost_job failed (exit {result.returncode}); the run is in the Dagster UI")
+        raise SystemExit(f"{job} failed (exit {result.returncode}); the run is in the Dagster UI")
+
+
+def run_daily_job_range(start: date, end: date) -> None:
+    """Run daily_cost_job once over every day in [start, end]."""
+    execute_job(
+        "daily_cost_job", {PARTITION_RANGE_START_TAG: start.isoformat(), PARTITION_RANGE_END_TAG: end.isoformat()}
+    )
 
 
 def summary(start: date, end: date) -> str:
@@ -140,6 +152,18 @@ def summary(start: date, end: date) -> str:
                 [end],
             ).fetchall()
         )
+        alerts = None
+        if con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'alerts' "
+                       "AND table_name = 'cost_alerts'").fetchall()[0][0]:  # fmt: skip
+            raised = con.execute("SELECT count(*) FROM alerts.cost_alerts").fetchall()[0][0]
+            rows = con.execute(
+                "SELECT a.alert_id, a.severity, a.title, string_agg(n.channel || ': ' || n.status, ', ' "
+                "ORDER BY n.channel) FROM alerts.cost_alerts a LEFT JOIN alerts.notification_log n USING (alert_id) "
+                "GROUP BY a.alert_id, a.severity, a.title, a.created_at "
+                "ORDER BY a.created_at DESC, list_position(['critical', 'warning', 'info'], a.severity), a.alert_id "
+                "LIMIT 6"
+            ).fetchall()
+            alerts = (raised, rows)
     lines = [
         f"days: {days}   LLM requests: {requests:,}   LLM total: ${_money(total)}",
         "LLM by provider:",
@@ -166,6 +190,11 @@ def summary(start: date, end: date) -> str:
             + (f" (80% interval ${_money(low)} to ${_money(high)})" if high is not None and low != high else ""),
             f"  the next 30 days: ${_money(next_30)} expected",
         ]
+    if alerts is not None:
+        raised, rows = alerts
+        lines.append(f"alerts raised: {raised} (cost-pipelines alerts list; deliveries need channels configured)")
+        lines += [f"  {alert_id} {severity:<8} {title}  [{deliveries or 'no channel'}]"
+                  for alert_id, severity, title, deliveries in rows]  # fmt: skip
     if recommendations:
         lines += [
             "top recommendations (monthly savings; overlapping ones do not add up):",
@@ -187,9 +216,75 @@ def demo(args: argparse.Namespace) -> None:
     os.environ.setdefault("COST_PIPELINES_CE_SOURCE", "recorded")
     print(f"running daily_cost_job over {start}..{end} as one run (Dagster instance: {home})")
     run_daily_job_range(start, end)
+    # What budget_alert_sensor requests after a daily run when the daemon is up (`dagster dev`).
+    print("running alerts_job (budget and anomaly alerts as of the last day)")
+    execute_job("alerts_job", {"cost_pipelines/trigger": "demo"})
     print(summary(start, end))
     print(f"\nwarehouse: {settings.duckdb_path()}")
     print(f"open the Dagster UI on these runs:  DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml")
+
+
+@contextmanager
+def _warehouse(read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    path = settings.duckdb_path()
+    if not path.exists():
+        raise SystemExit(f"no warehouse at {path}: run the daily job first (make demo)")
+    try:
+        with warehouse.connect(path, read_only=read_only) as con:
+            yield con
+    except duckdb.IOException as error:
+        if "lock" not in str(error).lower():
+            raise
+        raise SystemExit(f"the warehouse {path} is busy (a run is writing to it); try again when it finishes") from None
+
+
+def alerts_list(args: argparse.Namespace) -> None:
+    from cost_pipelines.alerts.outbox import list_alerts
+
+    with _warehouse(read_only=True) as con:
+        rows = list_alerts(con, include_acknowledged=args.all, limit=args.limit)
+    if not rows:
+        print("no alerts" if args.all else "no unacknowledged alerts")
+    for r in rows:
+        ack = (
+            f"  acknowledged {r['acknowledged_at']:%Y-%m-%d %H:%M} by {r['acknowledged_by']}"
+            if r["acknowledged_at"]
+            else ""
+        )
+        print(f"{r['alert_id']}  {r['created_at']:%Y-%m-%d %H:%M}  {r['severity']:<8} {r['title']}")
+        print(f"              {r['kind']}; deliveries: {r['deliveries'] or 'none'}{ack}")
+
+
+def alerts_ack(args: argparse.Namespace) -> None:
+    from cost_pipelines.alerts.outbox import acknowledge
+
+    with _warehouse(read_only=False) as con:
+        found = acknowledge(con, args.alert_id, args.by, datetime.now(UTC))
+    if found is None:
+        raise SystemExit(f"no alert {args.alert_id} (see: cost-pipelines alerts list --all)")
+    at, by = found
+    print(f"alert {args.alert_id} acknowledged by {by} at {at:%Y-%m-%d %H:%M} UTC")
+
+
+REFUSED_EXIT_CODE = 3
+
+
+def check_spend_command(args: argparse.Namespace) -> None:
+    """Exit 0 when the spend fits (warnings included), 3 when a hard limit refuses it."""
+    from cost_pipelines.alerts.budgets import load_budgets
+    from cost_pipelines.alerts.prespend import check_spend
+    from cost_pipelines.alerts.status import budget_status
+
+    scope = {key: getattr(args, key) for key in ("provider", "service", "model", "user", "team", "project")}
+    scope = {key: value for key, value in scope.items() if value}
+    as_of = date.fromisoformat(args.as_of) if args.as_of else datetime.now(UTC).date()
+    budgets = load_budgets(settings.budgets_path())
+    with _warehouse(read_only=True) as con:
+        statuses = budget_status(con, budgets, as_of)
+    result = check_spend(statuses, scope, Decimal(args.estimated_usd))
+    print(json.dumps(asdict(result), default=str, indent=2))
+    if not result.allowed:
+        raise SystemExit(REFUSED_EXIT_CODE)
 
 
 def ui(args: argparse.Namespace) -> None:
@@ -213,6 +308,25 @@ def main(argv: list[str] | None = None) -> None:
     ui_parser = commands.add_parser("ui", help="open the Dagster UI (and daemon) on the project's instance")
     ui_parser.add_argument("--port", type=int, default=3000)
     ui_parser.set_defaults(func=ui)
+    alerts_parser = commands.add_parser("alerts", help="list and acknowledge cost alerts")
+    alerts_commands = alerts_parser.add_subparsers(dest="alerts_command", required=True)
+    list_parser = alerts_commands.add_parser("list", help="newest first; unacknowledged only unless --all")
+    list_parser.add_argument("--all", action="store_true", help="include acknowledged alerts")
+    list_parser.add_argument("--limit", type=int, default=50)
+    list_parser.set_defaults(func=alerts_list)
+    ack_parser = alerts_commands.add_parser("ack", help="acknowledge an alert by its id")
+    ack_parser.add_argument("alert_id")
+    ack_parser.add_argument("--by", default=os.environ.get("USER", "cli"), help="who acknowledges (default $USER)")
+    ack_parser.set_defaults(func=alerts_ack)
+    check_parser = commands.add_parser(
+        "check-spend",
+        help="does an estimated cost fit the budgets? exit 0 allowed, 3 refused by a hard limit",
+    )
+    check_parser.add_argument("estimated_usd", help="the estimated cost in USD, e.g. 15 or 0.75")
+    for key in ("provider", "service", "model", "user", "team", "project"):
+        check_parser.add_argument(f"--{key}", help=f"the {key} the spend is attributed to")
+    check_parser.add_argument("--as-of", help="evaluate the budget periods containing this day (default: today, UTC)")
+    check_parser.set_defaults(func=check_spend_command)
     args = parser.parse_args(argv)
     args.func(args)
 

@@ -37,6 +37,10 @@ class HttpReceiver:
     requests: list[tuple[str, dict, bytes]] = field(default_factory=list)
     plan: dict[str, deque] = field(default_factory=lambda: defaultdict(deque))
     lock: threading.Lock = field(default_factory=threading.Lock)
+    idle: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.idle.set()
 
     def __call__(self, request: Request) -> Response:
         body = request.get_data()
@@ -44,9 +48,16 @@ class HttpReceiver:
             self.requests.append((request.path, dict(request.headers), body))
             action = self.plan[request.path].popleft() if self.plan[request.path] else 200
         if isinstance(action, tuple):  # the message arrives, the answer comes too late for the client
+            self.idle.clear()
             time.sleep(action[1])
+            self.idle.set()
             action = 200
         return Response("ok" if action == 200 else "error", status=action)
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Until a stalled answer has gone out (the server answers one request at a time)."""
+        if not self.idle.wait(timeout):
+            raise TimeoutError("the HTTP receiver is still stalling")
 
     def received(self, path: str) -> list[tuple[dict, bytes]]:
         return [(headers, body) for p, headers, body in self.requests if p == path]

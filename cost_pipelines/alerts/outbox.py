@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 
 import duckdb
+import pyarrow as pa
 
 from cost_pipelines.alerts.channels import Channel, DeliveryError, redact
 from cost_pipelines.alerts.evaluate import Alert, details_json
@@ -43,6 +44,24 @@ ALERT_COLUMNS = (
     "period_start", "threshold", "spent_usd", "limit_usd", "percent_used", "projected_usd", "days_left", "details",
     "created_at",
 )  # fmt: skip
+
+
+ALERT_ROW_SCHEMA = pa.schema([
+    ("alert_id", pa.string()), ("alert_key", pa.string()), ("kind", pa.string()), ("severity", pa.string()),
+    ("title", pa.string()), ("message", pa.string()), ("as_of", pa.date32()), ("channels", pa.string()),
+    ("budget", pa.string()), ("scope", pa.string()), ("period", pa.string()), ("period_start", pa.date32()),
+    ("threshold", pa.int32()), ("spent_usd", pa.string()), ("limit_usd", pa.string()), ("percent_used", pa.string()),
+    ("projected_usd", pa.string()), ("days_left", pa.int32()), ("details", pa.string()),
+    ("created_at", pa.timestamp("us", tz="UTC")),
+])  # fmt: skip
+NOTIFICATION_ROW_SCHEMA = pa.schema([
+    ("notification_id", pa.string()), ("alert_id", pa.string()), ("channel", pa.string()), ("recipient", pa.string()),
+    ("created_at", pa.timestamp("us", tz="UTC")),
+])  # fmt: skip
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 @dataclass(frozen=True)
@@ -79,22 +98,44 @@ def record_alerts(
     known = {k for (k,) in con.execute(f"SELECT alert_key FROM {SCHEMA}.cost_alerts WHERE alert_key IN "
                                        "(SELECT unnest(?))", [[a.key for a in alerts]]).fetchall()}  # fmt: skip
     new = [a for a in alerts if a.key not in known]
-    with transaction(con):
-        for a in new:
-            values = [a.alert_id, a.key, a.kind, a.severity, a.title, a.message, a.as_of, ",".join(a.channels),
-                      a.budget, a.scope, a.period, a.period_start, a.threshold, a.spent_usd, a.limit_usd,
-                      a.percent_used, a.projected_usd, a.days_left, details_json(a), now]  # fmt: skip
+    alert_rows = pa.Table.from_pylist(
+        [
+            {"alert_id": a.alert_id, "alert_key": a.key, "kind": a.kind, "severity": a.severity, "title": a.title,
+             "message": a.message, "as_of": a.as_of, "channels": ",".join(a.channels), "budget": a.budget,
+             "scope": a.scope, "period": a.period, "period_start": a.period_start, "threshold": a.threshold,
+             "spent_usd": _text(a.spent_usd), "limit_usd": _text(a.limit_usd), "percent_used": _text(a.percent_used),
+             "projected_usd": _text(a.projected_usd), "days_left": a.days_left, "details": details_json(a),
+             "created_at": now}
+            for a in new
+        ],
+        schema=ALERT_ROW_SCHEMA,
+    )  # fmt: skip
+    notification_rows = pa.Table.from_pylist(
+        [
+            {"notification_id": notification_id(a, channel), "alert_id": a.alert_id, "channel": channel,
+             "recipient": recipients.get(channel, "(not configured)"), "created_at": now}
+            for a in new
+            for channel in a.channels
+        ],
+        schema=NOTIFICATION_ROW_SCHEMA,
+    )  # fmt: skip
+    # Money travels as text and is cast by DuckDB, so no amount passes through a float.
+    casts = {"spent_usd": "DECIMAL(38, 18)", "limit_usd": "DECIMAL(18, 2)", "percent_used": "DECIMAL(18, 2)",
+             "projected_usd": "DECIMAL(38, 18)"}  # fmt: skip
+    select = ", ".join(f"CAST({c} AS {casts[c]})" if c in casts else c for c in ALERT_COLUMNS)
+    con.register("_new_alerts", alert_rows)
+    con.register("_new_notifications", notification_rows)
+    try:
+        with transaction(con):
+            con.execute(f"INSERT INTO {SCHEMA}.cost_alerts ({', '.join(ALERT_COLUMNS)}) SELECT {select} "
+                        "FROM _new_alerts")  # fmt: skip
             con.execute(
-                f"INSERT INTO {SCHEMA}.cost_alerts ({', '.join(ALERT_COLUMNS)}) "
-                f"VALUES ({', '.join('?' for _ in ALERT_COLUMNS)})",
-                values,
+                f"INSERT INTO {SCHEMA}.notification_log SELECT notification_id, alert_id, channel, recipient, "
+                "'pending', 0, NULL, NULL, NULL, created_at, created_at FROM _new_notifications"
             )
-            for channel in a.channels:
-                con.execute(
-                    f"INSERT INTO {SCHEMA}.notification_log VALUES (?, ?, ?, ?, 'pending', 0, NULL, NULL, NULL, ?, ?)",
-                    [notification_id(a, channel), a.alert_id, channel, recipients.get(channel, "(not configured)"),
-                     now, now],
-                )  # fmt: skip
+    finally:
+        con.unregister("_new_alerts")
+        con.unregister("_new_notifications")
     return new
 
 
@@ -192,8 +233,15 @@ def next_retry_at(con: duckdb.DuckDBPyConnection) -> datetime | None:
     ).fetchall()[0][0]
 
 
+def _present(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+                            "AND table_name = 'cost_alerts'", [SCHEMA]).fetchall()[0][0])  # fmt: skip
+
+
 def list_alerts(con: duckdb.DuckDBPyConnection, include_acknowledged: bool = False, limit: int = 50) -> list[dict]:
-    ensure_tables(con)
+    """Newest first, with each alert's deliveries; works on a read-only connection."""
+    if not _present(con):
+        return []
     where = "" if include_acknowledged else "WHERE a.acknowledged_at IS NULL"
     cursor = con.execute(
         f"""SELECT a.alert_id, a.created_at, a.severity, a.kind, a.title, a.acknowledged_at, a.acknowledged_by,
@@ -207,15 +255,20 @@ def list_alerts(con: duckdb.DuckDBPyConnection, include_acknowledged: bool = Fal
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def acknowledge(con: duckdb.DuckDBPyConnection, alert_id: str, by: str, now: datetime) -> bool:
-    """Mark an alert acknowledged; False when no such alert. Acknowledging twice keeps the first time."""
-    ensure_tables(con)
-    found = con.execute(f"SELECT acknowledged_at FROM {SCHEMA}.cost_alerts WHERE alert_id = ?", [alert_id]).fetchall()
+def acknowledge(con: duckdb.DuckDBPyConnection, alert_id: str, by: str, now: datetime) -> tuple[datetime, str] | None:
+    """Mark an alert acknowledged and return (when, by whom); None when no such alert. Acknowledging again keeps
+    the first acknowledgement."""
+    if not _present(con):
+        return None
+    found = con.execute(
+        f"SELECT acknowledged_at, acknowledged_by FROM {SCHEMA}.cost_alerts WHERE alert_id = ?", [alert_id]
+    ).fetchall()
     if not found:
-        return False
-    if found[0][0] is None:
-        con.execute(
-            f"UPDATE {SCHEMA}.cost_alerts SET acknowledged_at = ?, acknowledged_by = ? WHERE alert_id = ?",
-            [now, by, alert_id],
-        )
-    return True
+        return None
+    if found[0][0] is not None:
+        return found[0]
+    con.execute(
+        f"UPDATE {SCHEMA}.cost_alerts SET acknowledged_at = ?, acknowledged_by = ? WHERE alert_id = ?",
+        [now, by, alert_id],
+    )
+    return now, by

@@ -92,7 +92,7 @@ def _month_end_p80(con: duckdb.DuckDBPyConnection, as_of: date) -> dict[tuple[st
     present = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'analytics' "
         "AND table_name = 'spend_forecast_series'"
-    ).fetchone()[0]
+    ).fetchall()[0][0]  # fetched to the end: DuckDB refuses to register a table behind an unfinished result
     if not present:
         return {}
     rows = con.execute(

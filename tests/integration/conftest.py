@@ -1,7 +1,9 @@
 """Real servers on loopback for the integration tests: moto (AWS APIs over HTTP) and PostgreSQL."""
 
+import shutil
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from moto.server import ThreadedMotoServer
@@ -33,3 +35,19 @@ def postgres() -> Iterator[PostgresParams]:
             yield params
     except PostgresUnavailable as exc:
         pytest.skip(f"NO POSTGRESQL SERVER: {exc}")
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def postgres_dagster_home(postgres: PostgresParams, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A DAGSTER_HOME with the shipped dagster.postgres.yaml, its connection variables pointing at the test server."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "deploy" / "dagster.postgres.yaml", home / "dagster.yaml")
+    for name, value in {"DAGSTER_PG_HOST": postgres.host, "DAGSTER_PG_PORT": str(postgres.port),
+                        "DAGSTER_PG_USER": postgres.user, "DAGSTER_PG_PASSWORD": postgres.password,
+                        "DAGSTER_PG_DB": postgres.dbname}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    return home

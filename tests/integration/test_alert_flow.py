@@ -3,7 +3,6 @@ real Dagster instance (SQLite, and PostgreSQL started by the test), the alerts_j
 notifications received by a real HTTP server (Slack and webhook) and a real SMTP server with STARTTLS and AUTH."""
 
 import json
-import shutil
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
@@ -24,7 +23,6 @@ from cost_pipelines.defs.alerts import (
 )
 from cost_pipelines.resources import NotifierResource, WarehouseResource
 from tests.notification_servers import HttpReceiver, SmtpServer, smtp_server
-from tests.postgres_server import PostgresParams
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SLACK_PATH = "/services/T0001/B0001/slack-secret-token"
@@ -236,6 +234,7 @@ def test_a_timeout_on_the_first_attempt_does_not_produce_a_duplicate(flow: Flow)
     assert flow.query("SELECT status, error FROM alerts.notification_log WHERE channel = 'webhook'") == [
         ("pending", "timed out after 0.5 s")
     ]
+    flow.http.wait_idle()
     flow.tick(backoff_seconds=0.0)
     received = flow.http.received(HOOK_PATH)
     assert len(received) == 2
@@ -328,15 +327,13 @@ def test_a_failed_daily_run_is_told_to_the_run_failure_channels(flow: Flow, tmp_
 
 @pytest.mark.postgres
 def test_the_sensor_and_alert_flow_on_a_postgres_instance(
-    postgres: PostgresParams, tmp_path: Path, httpserver: HTTPServer, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+    postgres_dagster_home: Path,
+    tmp_path: Path,
+    httpserver: HTTPServer,
+    smtp: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "deploy" / "dagster.postgres.yaml", home / "dagster.yaml")
-    for name, value in {"DAGSTER_PG_HOST": postgres.host, "DAGSTER_PG_PORT": str(postgres.port),
-                        "DAGSTER_PG_USER": postgres.user, "DAGSTER_PG_PASSWORD": postgres.password,
-                        "DAGSTER_PG_DB": postgres.dbname}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
+    home = postgres_dagster_home
     budgets = tmp_path / "budgets.yaml"
     budgets.write_text(BUDGETS)
     monkeypatch.setenv("COST_PIPELINES_BUDGETS", str(budgets))

@@ -1,7 +1,6 @@
 """daily_cost_job on a Dagster instance whose runs and events live in a real PostgreSQL server."""
 
 import json
-import shutil
 import socket
 from datetime import date
 from pathlib import Path
@@ -27,15 +26,9 @@ def _write_logs(root: Path) -> None:
 
 
 def test_daily_job_run_and_materializations_are_stored_in_postgres(
-    postgres: PostgresParams, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    postgres: PostgresParams, postgres_dagster_home: Path, tmp_path: Path
 ) -> None:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(PROJECT_ROOT / "deploy" / "dagster.postgres.yaml", home / "dagster.yaml")
-    for name, value in {"DAGSTER_PG_HOST": postgres.host, "DAGSTER_PG_PORT": str(postgres.port),
-                        "DAGSTER_PG_USER": postgres.user, "DAGSTER_PG_PASSWORD": postgres.password,
-                        "DAGSTER_PG_DB": postgres.dbname}.items():  # fmt: skip
-        monkeypatch.setenv(name, value)
+    home = postgres_dagster_home
     _write_logs(tmp_path / "logs")
     from cost_pipelines.definitions import defs
 

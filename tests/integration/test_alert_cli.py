@@ -1,0 +1,89 @@
+"""`cost-pipelines check-spend` and `cost-pipelines alerts list|ack` on a temporary warehouse."""
+
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cost_pipelines.alerts.budgets import load_budgets
+from cost_pipelines.alerts.evaluate import budget_alerts
+from cost_pipelines.alerts.outbox import record_alerts
+from cost_pipelines.alerts.status import budget_status
+from cost_pipelines.cli import REFUSED_EXIT_CODE, main
+
+BUDGETS = """
+budgets:
+  - {name: team-hard, scope: {team: research}, period: monthly, limit_usd: 100, hard_limit: true, notify: [slack]}
+  - {name: everything, period: monthly, limit_usd: 10000}
+"""
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE SCHEMA marts")
+        con.execute(
+            "CREATE TABLE marts.fct_costs (usage_date DATE, provider_name VARCHAR, service_name VARCHAR, "
+            "x_model VARCHAR, x_user_id VARCHAR, x_team VARCHAR, x_project VARCHAR, billed_cost DECIMAL(38, 18))"
+        )
+        # seed 004's case: $90 of a $100 hard-limit monthly budget already spent (and $40 in September)
+        con.execute("INSERT INTO marts.fct_costs VALUES ('2026-09-30', 'openai', NULL, 'gpt-4o', 'u-7', 'research', "
+                    "NULL, 40), ('2026-10-02', 'openai', NULL, 'gpt-4o', 'u-7', 'research', NULL, 50), "
+                    "('2026-10-09', 'anthropic', NULL, 'claude', 'u-7', 'research', NULL, 40)")  # fmt: skip
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(BUDGETS)
+    monkeypatch.setenv("COST_PIPELINES_DUCKDB_PATH", str(path))
+    monkeypatch.setenv("COST_PIPELINES_BUDGETS", str(budgets))
+    return path
+
+
+def check(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, dict]:
+    try:
+        main(["check-spend", *args, "--as-of", "2026-10-15"])
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_seed_004_hard_limit_refuses_15_and_allows_5_with_a_warning(warehouse: Path, capsys) -> None:
+    code, refused = check(capsys, "15", "--team", "research")
+    assert code == REFUSED_EXIT_CODE and refused["allowed"] is False
+    [violation] = refused["violations"]
+    assert violation["budget"] == "team-hard"
+    assert (Decimal(violation["spent_usd"]), Decimal(violation["projected_usd"])) == (90, 105)
+    code, allowed = check(capsys, "5", "--team", "research", "--user", "u-7")
+    assert code == 0 and allowed["allowed"] is True and allowed["violations"] == []
+    [warning] = allowed["warnings"]
+    assert (warning["budget"], warning["projected_percent"]) == ("team-hard", "95.00")
+    # spend outside the hard-limit budget's scope is only measured against the total
+    code, other = check(capsys, "15", "--team", "search")
+    assert code == 0 and other == {"allowed": True, "violations": [], "warnings": []}
+
+
+def test_alerts_list_and_ack(warehouse: Path, capsys: pytest.CaptureFixture) -> None:
+    budgets = load_budgets(Path(str(warehouse.parent / "budgets.yaml")))
+    with duckdb.connect(str(warehouse)) as con:
+        statuses = budget_status(con, budgets, date(2026, 10, 9))
+        [new] = [a for a in record_alerts(con, budget_alerts(statuses), {}, datetime.now(UTC)) if a.threshold == 80]
+    main(["alerts", "list"])
+    listed = capsys.readouterr().out
+    assert new.alert_id in listed and "team-hard has reached 80%" in listed and "slack:pending (0)" in listed
+    main(["alerts", "ack", new.alert_id, "--by", "oncall"])
+    assert f"alert {new.alert_id} acknowledged by oncall" in capsys.readouterr().out
+    main(["alerts", "ack", new.alert_id, "--by", "someone-else"])
+    assert "acknowledged by oncall" in capsys.readouterr().out  # the first acknowledgement stands
+    main(["alerts", "list"])
+    assert new.alert_id not in capsys.readouterr().out
+    main(["alerts", "list", "--all"])
+    assert new.alert_id in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="no alert nope"):
+        main(["alerts", "ack", "nope"])
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute(
+            "SELECT spent_usd FROM alerts.cost_alerts WHERE alert_id = ?", [new.alert_id]
+        ).fetchall() == [(Decimal("90"),)]
