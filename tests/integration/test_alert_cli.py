@@ -13,6 +13,7 @@ from cost_pipelines.alerts.evaluate import budget_alerts
 from cost_pipelines.alerts.outbox import record_alerts
 from cost_pipelines.alerts.status import budget_status
 from cost_pipelines.cli import REFUSED_EXIT_CODE, main
+from tests.budget_facts import create_budget_facts
 
 BUDGETS = """
 budgets:
@@ -25,11 +26,7 @@ budgets:
 def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(path)) as con:
-        con.execute("CREATE SCHEMA marts")
-        con.execute(
-            "CREATE TABLE marts.fct_costs (usage_date DATE, provider_name VARCHAR, service_name VARCHAR, "
-            "x_model VARCHAR, x_user_id VARCHAR, x_team VARCHAR, x_project VARCHAR, billed_cost DECIMAL(38, 18))"
-        )
+        create_budget_facts(con)
         # seed 004's case: $90 of a $100 hard-limit monthly budget already spent (and $40 in September)
         con.execute("INSERT INTO marts.fct_costs VALUES ('2026-09-30', 'openai', NULL, 'gpt-4o', 'u-7', 'research', "
                     "NULL, 40), ('2026-10-02', 'openai', NULL, 'gpt-4o', 'u-7', 'research', NULL, 50), "

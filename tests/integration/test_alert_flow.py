@@ -22,6 +22,7 @@ from cost_pipelines.defs.alerts import (
     daily_job_failure_sensor,
 )
 from cost_pipelines.resources import NotifierResource, WarehouseResource
+from tests.budget_facts import create_budget_facts
 from tests.notification_servers import HttpReceiver, SmtpServer, smtp_server
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -61,11 +62,7 @@ class Flow:
             email_to="finops@example.com, platform@example.com", timeout_seconds=0.5,
         )  # fmt: skip
         with duckdb.connect(str(self.path)) as con:
-            con.execute("CREATE SCHEMA marts")
-            con.execute(
-                "CREATE TABLE marts.fct_costs (usage_date DATE, provider_name VARCHAR, service_name VARCHAR, "
-                "x_model VARCHAR, x_user_id VARCHAR, x_team VARCHAR, x_project VARCHAR, billed_cost DECIMAL(38, 18))"
-            )
+            create_budget_facts(con)
 
     def spend(self, day: date, usd: str) -> None:
         with duckdb.connect(str(self.path)) as con:

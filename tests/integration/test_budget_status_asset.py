@@ -9,17 +9,14 @@ import pytest
 
 from cost_pipelines.defs.alerts import budget_status_asset
 from cost_pipelines.resources import WarehouseResource
+from tests.budget_facts import create_budget_facts
 
 
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Path:
     path = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(path)) as con:
-        con.execute("CREATE SCHEMA marts")
-        con.execute(
-            "CREATE TABLE marts.fct_costs (usage_date DATE, provider_name VARCHAR, service_name VARCHAR, "
-            "x_model VARCHAR, x_user_id VARCHAR, x_team VARCHAR, x_project VARCHAR, billed_cost DECIMAL(38, 18))"
-        )
+        create_budget_facts(con)
         con.execute("INSERT INTO marts.fct_costs VALUES ('2026-10-30', 'openai', NULL, NULL, 'u-1', 'search', NULL, "
                     "60), ('2026-10-31', 'AWS', 'Amazon S3', NULL, NULL, NULL, NULL, 25.5)")  # fmt: skip
     return path

@@ -8,6 +8,7 @@ import pytest
 
 from cost_pipelines.alerts.budgets import parse_budgets
 from cost_pipelines.alerts.status import budget_status
+from tests.budget_facts import create_budget_facts
 
 BUDGETS = parse_budgets("""
 budgets:
@@ -31,11 +32,7 @@ FACTS = [  # day, provider, service, user, team, cost
 @pytest.fixture
 def con() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
-    con.execute("CREATE SCHEMA marts")
-    con.execute(
-        "CREATE TABLE marts.fct_costs (usage_date DATE, provider_name VARCHAR, service_name VARCHAR, "
-        "x_model VARCHAR, x_user_id VARCHAR, x_team VARCHAR, x_project VARCHAR, billed_cost DECIMAL(38, 18))"
-    )
+    create_budget_facts(con)
     for day, provider, service, user, team, cost in FACTS:
         con.execute("INSERT INTO marts.fct_costs VALUES (?, ?, ?, NULL, ?, ?, NULL, ?)",
                     [day, provider, service, user, team, cost])  # fmt: skip
