@@ -31,8 +31,8 @@ def reconcile_llm_costs(con: duckdb.DuckDBPyConnection, start: date, end: date) 
     raw = con.execute("SELECT count(*) FROM raw.llm_requests WHERE usage_date >= ? AND usage_date < ?", window)
     raw_requests = raw.fetchone()[0]
     priced_rows, priced_cost = con.execute(
-        "SELECT count(*), COALESCE(sum(total_cost_usd), 0) FROM intermediate.int_llm_requests_priced "
-        "WHERE usage_date >= ? AND usage_date < ?",
+        "SELECT COALESCE(sum(request_count), 0), COALESCE(sum(total_cost_usd), 0) "
+        "FROM intermediate.int_llm_requests_summed WHERE usage_date >= ? AND usage_date < ?",
         window,
     ).fetchone()
     mart_requests, mart_cost = con.execute(
@@ -57,12 +57,13 @@ class UnpricedShare:
 def unpriced_share(con: duckdb.DuckDBPyConnection, start: date, end: date) -> UnpricedShare:
     window = [start, end]
     requests, unpriced = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE NOT is_priced) FROM intermediate.int_llm_requests_priced "
+        "SELECT COALESCE(sum(request_count), 0), COALESCE(sum(request_count) FILTER (WHERE NOT is_priced), 0) "
+        "FROM intermediate.int_llm_requests_summed "
         "WHERE usage_date >= ? AND usage_date < ?",
         window,
     ).fetchone()
     by_model = con.execute(
-        "SELECT provider, model, pricing_status, count(*) FROM intermediate.int_llm_requests_priced "
+        "SELECT provider, model, pricing_status, sum(request_count) FROM intermediate.int_llm_requests_summed "
         "WHERE usage_date >= ? AND usage_date < ? AND NOT is_priced GROUP BY ALL ORDER BY 4 DESC, 1, 2",
         window,
     ).fetchall()
@@ -121,7 +122,7 @@ def reconcile_fact(con: duckdb.DuckDBPyConnection, start: date, end: date) -> Fa
         window,
     ).fetchone()[0]
     llm = con.execute(
-        "SELECT COALESCE(sum(total_cost_usd), 0) FROM intermediate.int_llm_requests_priced "
+        "SELECT COALESCE(sum(total_cost_usd), 0) FROM intermediate.int_llm_requests_summed "
         "WHERE usage_date >= ? AND usage_date < ?",
         window,
     ).fetchone()[0]

@@ -110,8 +110,8 @@ def load_report(con: duckdb.DuckDBPyConnection, day: date, movers: int = 5, top:
         {"day": day},
     ).fetchall()
     by_task = con.execute(
-        "SELECT coalesce(task_type, '(none)'), count(*), coalesce(sum(total_cost_usd), 0) "
-        "FROM intermediate.int_llm_requests_priced WHERE usage_date = ? GROUP BY 1 ORDER BY 3 DESC, 1",
+        "SELECT coalesce(task_type, '(none)'), sum(request_count), coalesce(sum(total_cost_usd), 0) "
+        "FROM intermediate.int_llm_requests_summed WHERE usage_date = ? GROUP BY 1 ORDER BY 3 DESC, 1",
         [day],
     ).fetchall()
     anomalies = _rows(

@@ -34,6 +34,7 @@ RECOMMENDATIONS = dg.AssetKey(["analytics", "recommendations"])
 DAILY_REPORT = dg.AssetKey(["analytics", "daily_report"])
 FCT_COSTS = get_asset_key_for_model([cost_dbt_models], "fct_costs")
 PRICED_REQUESTS = get_asset_key_for_model([cost_dbt_models], "int_llm_requests_priced")
+SUMMED_REQUESTS = get_asset_key_for_model([cost_dbt_models], "int_llm_requests_summed")
 LLM_PRICES = get_asset_key_for_model([cost_dbt_models], "stg_llm__prices")
 _DETAIL_SQL = """
     SELECT usage_date, CAST(billed_cost AS DOUBLE) AS cost, provider_name AS provider, x_team AS team,
@@ -304,7 +305,7 @@ def recommendations(
 
 @analytics_asset(
     DAILY_REPORT,
-    [FCT_COSTS, PRICED_REQUESTS, COST_ANOMALIES, SPEND_FORECAST, RECOMMENDATIONS],
+    [FCT_COSTS, SUMMED_REQUESTS, COST_ANOMALIES, SPEND_FORECAST, RECOMMENDATIONS],
     {"python", "duckdb"},
     (
         "The daily cost report of each day: total vs the day before and the same weekday a week before, spend by "

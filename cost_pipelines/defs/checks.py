@@ -51,7 +51,7 @@ def llm_costs_reconcile(context: dg.AssetCheckExecutionContext, warehouse: Wareh
 
 
 @dg.asset_check(
-    asset=get_asset_key_for_model([cost_dbt_models], "int_llm_requests_priced"),
+    asset=get_asset_key_for_model([cost_dbt_models], "int_llm_requests_summed"),
     partitions_def=daily_partitions,
     description="Share of requests without a price stays under the bound; the unpriced models are listed.",
 )

@@ -49,8 +49,15 @@ REQUEST_COLUMNS: dict[str, str] = {
     "status": "VARCHAR NOT NULL",
     "reported_cost_usd": "DECIMAL(38, 18)",
     "source": "VARCHAR NOT NULL",
+    "source_row": "BIGINT",  # the record's position in its file (1-based)
     "ingested_at": "TIMESTAMPTZ NOT NULL",
 }
+
+# What a request says: two rows agreeing on all of these are copies of the same request.
+CONTENT_FIELDS = (
+    "provider", "model", "occurred_at", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens",
+    "user_id", "team", "project", "environment", "task_type", "latency_ms", "status", "reported_cost_usd",
+)  # fmt: skip
 
 QUARANTINE_COLUMNS: dict[str, str] = {
     "partition_date": "DATE NOT NULL",

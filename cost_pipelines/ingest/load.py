@@ -8,7 +8,6 @@ from datetime import date
 import duckdb
 
 from cost_pipelines.ingest import normalize
-from cost_pipelines.ingest.canonical import QUARANTINE_COLUMNS, REQUEST_COLUMNS
 from cost_pipelines.ingest.sources import LogSource
 from cost_pipelines.pricing.model_resolution import resolve_models
 from cost_pipelines.pricing.price_table import genai_prices_version
@@ -35,48 +34,49 @@ class DayReport:
 
 def ingest_day(con: duckdb.DuckDBPyConnection, source: LogSource, day: date) -> DayReport:
     ensure_raw_tables(con)
+    # Rows keep their file and position, so the order they are written in does not matter: let DuckDB stream.
+    con.execute("SET preserve_insertion_order = false")
     files = source.files_for(day)
-    stats = normalize.read_files(con, files)
-    normalize.validate(con, day)
+    relations, stats = normalize.read_files(con, files)
     report = DayReport(day=day, files=stats.files, rows_in=stats.rows_in, rows_by_format=stats.rows_by_format)
     report.skipped_files = source.unreadable_files_for(day)
-    report.duplicates = normalize.duplicate_count(con)
-    report.quarantine_reasons = _reason_counts(con)
-
-    report.rows_kept = con.execute("SELECT count(*) FROM _valid").fetchone()[0]
-    report.quarantined = con.execute("SELECT count(*) FROM _rejects").fetchone()[0]
-    if report.rows_in != report.rows_kept + report.quarantined + report.duplicates:
-        normalize.drop_work_tables(con)
-        raise RowAccountingError(
-            f"{day}: read {report.rows_in} records but kept {report.rows_kept}, quarantined {report.quarantined} "
-            f"and dropped {report.duplicates} duplicates; nothing was written"
-        )
-
-    request_columns = ", ".join(c for c in REQUEST_COLUMNS if c != "ingested_at")
+    requests, quarantine = f"{RAW_SCHEMA}.llm_requests", f"{RAW_SCHEMA}.llm_requests_quarantine"
     try:
         with transaction(con):
-            con.execute(f"DELETE FROM {RAW_SCHEMA}.llm_requests WHERE usage_date = ?", [day])
-            con.execute(
-                f"INSERT INTO {RAW_SCHEMA}.llm_requests ({request_columns}, ingested_at) "
-                f"SELECT {request_columns}, now() FROM _valid"
-            )
-            con.execute(f"DELETE FROM {RAW_SCHEMA}.llm_requests_quarantine WHERE partition_date = ?", [day])
-            quarantine_columns = ", ".join(QUARANTINE_COLUMNS)
-            con.execute(
-                f"INSERT INTO {RAW_SCHEMA}.llm_requests_quarantine ({quarantine_columns}) "
+            con.execute(f"DELETE FROM {requests} WHERE usage_date = ?", [day])
+            con.execute(f"DELETE FROM {quarantine} WHERE partition_date = ?", [day])
+            written = quarantined = 0
+            for relation in relations:
+                written += normalize.insert_usable(con, relation, day, requests)
+                quarantined += normalize.insert_rejected(con, relation, day, quarantine)
+            quarantined += con.execute(
+                f"INSERT INTO {quarantine} (partition_date, source, row_number, reason, raw_record, quarantined_at) "
                 "SELECT ?, source, row_number, reason, raw_record, now() FROM _rejects",
                 [day],
+            ).fetchall()[0][0]
+            report.duplicates, moved = normalize.resolve_repeats(con, day, requests, quarantine)
+            report.rows_kept = written - report.duplicates - moved
+            report.quarantined = quarantined + moved
+            if report.rows_in != report.rows_kept + report.quarantined + report.duplicates:
+                raise RowAccountingError(
+                    f"{day}: read {report.rows_in} records but kept {report.rows_kept}, quarantined "
+                    f"{report.quarantined} and dropped {report.duplicates} duplicates; nothing was written"
+                )
+            report.quarantine_reasons = _reason_counts(con, day)
+            report.new_models = update_model_map(
+                con, f"SELECT DISTINCT provider, model FROM {requests} WHERE usage_date = DATE '{day.isoformat()}'"
             )
-            report.new_models = update_model_map(con, "SELECT DISTINCT provider, model FROM _valid")
     finally:
         normalize.drop_work_tables(con)
     return report
 
 
-def _reason_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+def _reason_counts(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, int]:
     # Reasons carry the offending value after a colon; group by the kind of problem.
     rows = con.execute(
-        "SELECT split_part(reason, ':', 1) AS kind, count(*) FROM _rejects GROUP BY kind ORDER BY 2 DESC, 1"
+        f"SELECT split_part(reason, ':', 1) AS kind, count(*) FROM {RAW_SCHEMA}.llm_requests_quarantine "
+        "WHERE partition_date = ? GROUP BY kind ORDER BY 2 DESC, 1",
+        [day],
     ).fetchall()
     return dict(rows)
 

@@ -1,7 +1,12 @@
 """Normalise one day of log files to canonical requests inside DuckDB, sorting out what cannot be used.
 
-Every shape is first reduced to the same text columns (`_candidates`), then one vectorised SQL pass parses,
-validates and de-duplicates them. Only raw provider bodies go through Python, one line at a time.
+Each file becomes a relation with the canonical fields: a Parquet file is read in place with its own column types
+(integer tokens and timestamps need no parsing), JSONL and CSV are first reduced to text columns in `_candidates`
+(raw provider bodies go through Python, one line at a time). The same SQL then parses, validates and types every
+relation, and the day is written by streaming each relation straight into the raw tables: usable rows into
+`raw.llm_requests`, the others with their reason into `raw.llm_requests_quarantine`. Repeated request ids are
+resolved afterwards on the rows just written, which is cheap because repeats are rare. Nothing holds a whole day
+in memory at once.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import pyarrow as pa
 
 from cost_pipelines.ingest.canonical import (
     ALIASES,
+    CONTENT_FIELDS,
     ERROR_STATUSES,
     FIELDS,
     OPTIONAL_TOKEN_FIELDS,
@@ -27,6 +33,9 @@ from cost_pipelines.ingest.sources import SourceFile
 _CANDIDATE_COLUMNS = ("source", "row_number", "raw_record", *FIELDS)
 _REJECT_COLUMNS = ("source", "row_number", "reason", "raw_record")
 _RAW_BODY_BATCH = 5_000
+_INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
+_TIMESTAMP_TYPES = {"TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"}
+_COUNT_FIELDS = (*TOKEN_FIELDS, "latency_ms")
 
 
 @dataclass
@@ -34,6 +43,19 @@ class NormaliseStats:
     files: int = 0
     rows_in: int = 0
     rows_by_format: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Relation:
+    """One file's records as SQL: `sql` selects from alias `t`; `columns`: name -> DuckDB type of t's columns."""
+
+    sql: str
+    columns: dict[str, str]
+    source: str  # SQL for the source name
+    row_number: str  # SQL for the record's position in its file (1-based)
+    record: str  # SQL over t for the whole record as read (kept as `_row`, made into text only for rejects)
+    raw_record: str  # SQL over the alias `r` (with `r._row`): a rejected record's text
+    text: bool  # columns already hold trimmed text with '' as NULL (the `_candidates` shape)
 
 
 def _q(identifier: str) -> str:
@@ -64,16 +86,8 @@ def _field_expr(present: set[str], value_of: Callable[[str], str]) -> str:
     )
 
 
-def _insert_tabular(con: duckdb.DuckDBPyConnection, file: SourceFile, reader_sql: str) -> int:
-    present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {reader_sql}").fetchall()}
-    fields = _field_expr(present, lambda c: f"CAST(t.{_q(c)} AS VARCHAR)")
-    before = con.execute("SELECT count(*) FROM _candidates").fetchone()[0]
-    con.execute(
-        f"""INSERT INTO _candidates BY NAME
-        SELECT {_lit(file.name)} AS source, row_number() OVER () AS row_number, to_json(t) AS raw_record, {fields}
-        FROM {reader_sql} t"""
-    )
-    return con.execute("SELECT count(*) FROM _candidates").fetchone()[0] - before
+def _count_rows(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
 
 
 def _read_csv(con: duckdb.DuckDBPyConnection, file: SourceFile, scan_no: int) -> int:
@@ -82,20 +96,22 @@ def _read_csv(con: duckdb.DuckDBPyConnection, file: SourceFile, scan_no: int) ->
         f"read_csv({_lit(file.path)}, all_varchar = true, header = true, store_rejects = true, "
         f"rejects_table = {_lit(rejects)}, rejects_scan = {_lit(rejects + '_scan')})"
     )
-    kept = _insert_tabular(con, file, reader)
+    present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()}
+    fields = _field_expr(present, lambda c: f"t.{_q(c)}")
+    kept = con.execute(
+        f"""INSERT INTO _candidates BY NAME
+        SELECT {_lit(file.name)} AS source, row_number() OVER () AS row_number, to_json(t) AS raw_record, {fields}
+        FROM {reader} t"""
+    ).fetchall()[0][0]
     con.execute(
         f"""INSERT INTO _rejects
         SELECT {_lit(file.name)}, line, 'malformed CSV line: ' || error_message, csv_line
         FROM {rejects} QUALIFY row_number() OVER (PARTITION BY line ORDER BY column_idx) = 1"""
     )
-    rejected = con.execute(f"SELECT count(DISTINCT line) FROM {rejects}").fetchone()[0]
+    rejected = con.execute(f"SELECT count(DISTINCT line) FROM {rejects}").fetchall()[0][0]
     con.execute(f"DROP TABLE {rejects}")
     con.execute(f"DROP TABLE {rejects}_scan")
     return kept + rejected
-
-
-def _read_parquet(con: duckdb.DuckDBPyConnection, file: SourceFile) -> int:
-    return _insert_tabular(con, file, f"read_parquet({_lit(file.path)})")
 
 
 def _read_jsonl(con: duckdb.DuckDBPyConnection, file: SourceFile) -> int:
@@ -126,7 +142,7 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, file: SourceFile) -> int:
         FROM _lines WHERE is_json AND json_kind = 'OBJECT' AND NOT is_provider_body"""
     )
     _read_provider_bodies(con, file)
-    total = con.execute("SELECT count(*) FROM _lines").fetchone()[0]
+    total = _count_rows(con, "_lines")
     con.execute("DROP TABLE _lines")
     return total
 
@@ -166,21 +182,45 @@ def _append_arrow(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str,
     con.unregister("_arrow_batch")
 
 
-def read_files(con: duckdb.DuckDBPyConnection, files: list[SourceFile]) -> NormaliseStats:
-    """Fill `_candidates` (usable-looking records, all text) and `_rejects` (unreadable records)."""
+def _parquet_relation(con: duckdb.DuckDBPyConnection, file: SourceFile) -> tuple[Relation, int]:
+    reader = f"read_parquet({_lit(file.path)}, file_row_number = true)"
+    columns = {name: kind for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()}
+    rows = con.execute(f"SELECT sum(num_rows) FROM parquet_file_metadata({_lit(file.path)})").fetchall()[0][0]
+    del columns["file_row_number"]
+    record = "struct_pack(" + ", ".join(f"{_q(c)} := t.{_q(c)}" for c in columns) + ")"
+    relation = Relation(
+        sql=f"{reader} t", columns=columns, source=_lit(file.name), row_number="t.file_row_number + 1",
+        record=record, raw_record="to_json(r._row)", text=False,
+    )  # fmt: skip
+    return relation, int(rows or 0)
+
+
+def _text_relation(file: SourceFile) -> Relation:
+    columns = dict.fromkeys(FIELDS, "VARCHAR")
+    return Relation(
+        sql=f"(SELECT * FROM _candidates WHERE source = {_lit(file.name)} ORDER BY row_number) t",
+        columns=columns, source="t.source", row_number="t.row_number", record="t.raw_record",
+        raw_record="r._row", text=True,
+    )  # fmt: skip
+
+
+def read_files(con: duckdb.DuckDBPyConnection, files: list[SourceFile]) -> tuple[list[Relation], NormaliseStats]:
+    """One relation per file, in file order. JSONL and CSV records are loaded into `_candidates` (text) and their
+    unreadable lines into `_rejects`; Parquet files are read where they are when the day is written."""
     create_work_tables(con)
     stats = NormaliseStats()
+    relations = []
     for scan_no, file in enumerate(files):
-        if file.format == "csv":
-            rows = _read_csv(con, file, scan_no)
-        elif file.format == "parquet":
-            rows = _read_parquet(con, file)
+        if file.format == "parquet":
+            relation, rows = _parquet_relation(con, file)
         else:
-            rows = _read_jsonl(con, file)
+            rows = _read_csv(con, file, scan_no) if file.format == "csv" else _read_jsonl(con, file)
+            relation = _text_relation(file)
+        relations.append(relation)
         stats.files += 1
         stats.rows_in += rows
         stats.rows_by_format[file.format] = stats.rows_by_format.get(file.format, 0) + rows
-    return stats
+    return relations, stats
 
 
 def _count_expr(column: str) -> str:
@@ -191,100 +231,169 @@ def _count_expr(column: str) -> str:
     )
 
 
-_TIMESTAMP_EXPR = """CASE
-    WHEN regexp_full_match(occurred_at, '[0-9]{9,10}(\\.[0-9]+)?') THEN to_timestamp(CAST(occurred_at AS DOUBLE))
-    WHEN regexp_full_match(occurred_at, '[0-9]{12,13}') THEN to_timestamp(CAST(occurred_at AS DOUBLE) / 1000)
-    ELSE TRY_CAST(occurred_at AS TIMESTAMPTZ) END"""
+def _timestamp_expr(column: str) -> str:
+    return f"""CASE
+    WHEN regexp_full_match({column}, '[0-9]{{9,10}}(\\.[0-9]+)?') THEN to_timestamp(CAST({column} AS DOUBLE))
+    WHEN regexp_full_match({column}, '[0-9]{{12,13}}') THEN to_timestamp(CAST({column} AS DOUBLE) / 1000)
+    ELSE TRY_CAST({column} AS TIMESTAMPTZ) END"""
 
 
-def _reason_expr(day: date) -> str:
+def _typed_fields(relation: Relation) -> tuple[str, set[str]]:
+    """SELECT list of `<field>` (text, for messages) and `<field>_n` (typed value) columns over alias t, and the
+    fields read in their own type (their text form is only made when a message needs it)."""
+    select, typed = [], set()
+    for f, aliases in ALIASES.items():
+        present = [a for a in aliases if a in relation.columns]
+        kinds = {relation.columns[a] for a in present}
+        if relation.text:
+            text = f"t.{_q(f)}"
+        elif present:
+            text = "NULLIF(TRIM(COALESCE(" + ", ".join(f"CAST(t.{_q(a)} AS VARCHAR)" for a in present) + ")), '')"
+        else:
+            text = "NULL"
+        value = None
+        if present and f in _COUNT_FIELDS and kinds <= _INTEGER_TYPES:
+            value = "COALESCE(" + ", ".join(f"CAST(t.{_q(a)} AS BIGINT)" for a in present) + ")"
+        elif present and f == "occurred_at" and kinds <= _TIMESTAMP_TYPES:
+            value = "COALESCE(" + ", ".join(f"CAST(t.{_q(a)} AS TIMESTAMPTZ)" for a in present) + ")"
+        if value is not None:
+            typed.add(f)
+            select.append(f"{value} AS {f}_n")
+            continue
+        select.append(f"{text} AS {_q(f)}")
+        if f in TOKEN_FIELDS:
+            select.append(f"{_count_expr(text)} AS {f}_n")
+        elif f == "latency_ms":
+            select.append(f"CAST(round(TRY_CAST({text} AS DOUBLE)) AS INTEGER) AS {f}_n")
+        elif f == "occurred_at":
+            select.append(f"{_timestamp_expr(text)} AS {f}_n")
+        elif f == "reported_cost_usd":
+            select.append(f"TRY_CAST({text} AS DECIMAL(38, 18)) AS {f}_n")
+    return ", ".join(select), typed
+
+
+def _reason_expr(day: date, typed: set[str]) -> str:
+    def shown(f: str) -> str:  # the value as written, for a message
+        return f"CAST({f}_n AS VARCHAR)" if f in typed else f
+
+    def missing(f: str) -> str:
+        return f"{f}_n IS NULL" if f in typed else f"{f} IS NULL"
+
     token_checks = []
     for f in TOKEN_FIELDS:
         if f not in OPTIONAL_TOKEN_FIELDS:
-            token_checks.append(f"WHEN {f} IS NULL THEN 'missing {f}'")
-        token_checks.append(f"WHEN {f} IS NOT NULL AND {f}_n IS NULL THEN 'non-numeric {f}: ' || {f}")
-        token_checks.append(f"WHEN {f}_n < 0 THEN 'negative {f}: ' || {f}")
+            token_checks.append(f"WHEN {missing(f)} THEN 'missing {f}'")
+        if f not in typed:
+            token_checks.append(f"WHEN {f} IS NOT NULL AND {f}_n IS NULL THEN 'non-numeric {f}: ' || {f}")
+        token_checks.append(f"WHEN {f}_n < 0 THEN 'negative {f}: ' || {shown(f)}")
     statuses = ", ".join(_lit(s) for s in (*SUCCESS_STATUSES, *ERROR_STATUSES))
+    timestamp_checks = (
+        "WHEN occurred_at_n IS NULL THEN 'missing occurred_at'"
+        if "occurred_at" in typed
+        else "WHEN occurred_at IS NULL THEN 'missing occurred_at' "
+        "WHEN occurred_at_n IS NULL THEN 'unparseable occurred_at: ' || occurred_at"
+    )
+    latency_checks = (
+        "" if "latency_ms" in typed else
+        "WHEN latency_ms IS NOT NULL AND latency_ms_n IS NULL THEN 'non-numeric latency_ms: ' || latency_ms "
+    )  # fmt: skip
     return f"""CASE
         WHEN provider IS NULL THEN 'missing provider'
         WHEN model IS NULL THEN 'missing model'
-        WHEN occurred_at IS NULL THEN 'missing occurred_at'
-        WHEN occurred_at_ts IS NULL THEN 'unparseable occurred_at: ' || occurred_at
-        WHEN occurred_at_ts::DATE <> DATE '{day.isoformat()}'
-            THEN 'occurred_at outside partition {day.isoformat()}: ' || occurred_at
+        {timestamp_checks}
+        WHEN occurred_at_n::DATE <> DATE '{day.isoformat()}'
+            THEN 'occurred_at outside partition {day.isoformat()}: ' || {shown("occurred_at")}
         {" ".join(token_checks)}
         WHEN COALESCE(cache_read_tokens_n, 0) + COALESCE(cache_write_tokens_n, 0) > input_tokens_n
             THEN 'cache_read_tokens + cache_write_tokens exceed input_tokens (input_tokens must include cached tokens)'
-        WHEN latency_ms IS NOT NULL AND latency_ms_n IS NULL THEN 'non-numeric latency_ms: ' || latency_ms
-        WHEN latency_ms_n < 0 THEN 'negative latency_ms: ' || latency_ms
+        {latency_checks}
+        WHEN latency_ms_n < 0 THEN 'negative latency_ms: ' || {shown("latency_ms")}
         WHEN status IS NOT NULL AND lower(status) NOT IN ({statuses}) THEN 'unknown status: ' || status
         WHEN reported_cost_usd IS NOT NULL AND reported_cost_usd_n IS NULL
             THEN 'non-numeric reported_cost_usd: ' || reported_cost_usd
         END"""
 
 
-def validate(con: duckdb.DuckDBPyConnection, day: date) -> None:
-    """`_candidates` → `_valid` (typed canonical rows, duplicates resolved) and more `_rejects`."""
-    parsed_tokens = ", ".join(f"{_count_expr(f)} AS {f}_n" for f in TOKEN_FIELDS)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _parsed AS
-        SELECT *, {_TIMESTAMP_EXPR} AS occurred_at_ts, {parsed_tokens},
-               CAST(round(TRY_CAST(latency_ms AS DOUBLE)) AS INTEGER) AS latency_ms_n,
-               TRY_CAST(reported_cost_usd AS DECIMAL(38, 18)) AS reported_cost_usd_n
-        FROM _candidates"""
-    )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS SELECT *, {_reason_expr(day)} AS reason FROM _parsed")
-    con.execute(
-        "INSERT INTO _rejects SELECT source, row_number, reason, raw_record FROM _checked WHERE reason IS NOT NULL"
-    )
+def content_expr(prefix: str = "") -> str:
+    """What a request says, as one text: rows agreeing on it are copies of each other."""
+    return "concat_ws('|', " + ", ".join(f"{prefix}{c}" for c in CONTENT_FIELDS) + ")"
+
+
+def checked_sql(relation: Relation, day: date) -> str:
+    """Every record of the relation, parsed, with `reason` (NULL when usable) and its whole record as `_row`."""
+    fields, typed = _typed_fields(relation)
+    return f"""
+        SELECT *, {_reason_expr(day, typed)} AS reason FROM (
+            SELECT {relation.source} AS source, {relation.row_number} AS row_number, {relation.record} AS _row,
+                   {fields}
+            FROM {relation.sql})"""
+
+
+def insert_usable(con: duckdb.DuckDBPyConnection, relation: Relation, day: date, target: str) -> int:
+    """Stream the relation's usable records into `target` (canonical columns); the number written."""
     success = ", ".join(_lit(s) for s in SUCCESS_STATUSES)
-    content = (
-        "provider, model, occurred_at_ts, input_tokens_n, cache_read_tokens_n, cache_write_tokens_n, "
-        "output_tokens_n, user_id, team, project, environment, task_type, latency_ms_n, status_n, reported_cost_usd_n"
-    )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _typed AS
-        SELECT source, row_number, raw_record, lower(provider) AS provider, model, occurred_at_ts,
-               input_tokens_n, COALESCE(cache_read_tokens_n, 0) AS cache_read_tokens_n,
-               COALESCE(cache_write_tokens_n, 0) AS cache_write_tokens_n, output_tokens_n,
-               user_id, team, project, environment, task_type, latency_ms_n,
-               CASE WHEN status IS NULL OR lower(status) IN ({success}) THEN 'success' ELSE 'error' END AS status_n,
-               reported_cost_usd_n, request_id
-        FROM _checked WHERE reason IS NULL"""
-    )
+    typed = f"""
+        SELECT lower(provider) AS provider, model, occurred_at_n AS occurred_at,
+               input_tokens_n AS input_tokens, COALESCE(cache_read_tokens_n, 0) AS cache_read_tokens,
+               COALESCE(cache_write_tokens_n, 0) AS cache_write_tokens, output_tokens_n AS output_tokens,
+               user_id, team, project, environment, task_type, latency_ms_n AS latency_ms,
+               CASE WHEN status IS NULL OR lower(status) IN ({success}) THEN 'success' ELSE 'error' END AS status,
+               reported_cost_usd_n AS reported_cost_usd, request_id, source, row_number
+        FROM ({checked_sql(relation, day)}) WHERE reason IS NULL"""
     # A row without a request id gets a stable hash of its content, so a file read twice still dedupes.
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _ranked AS
-        SELECT *, row_number() OVER (PARTITION BY request_id_n ORDER BY source, row_number) AS copy_no,
-               first_value(content_hash) OVER (PARTITION BY request_id_n ORDER BY source, row_number) AS first_hash,
-               first_value(source || ':' || row_number) OVER (PARTITION BY request_id_n ORDER BY source, row_number)
-                   AS first_seen
-        FROM (
-            SELECT *, md5(concat_ws('|', {content})) AS content_hash,
-                   COALESCE(request_id, 'sha-' || md5(concat_ws('|', {content}))) AS request_id_n
-            FROM _typed)"""
-    )
-    con.execute(
-        """INSERT INTO _rejects
-        SELECT source, row_number,
-               'request_id ' || request_id_n || ' repeats ' || first_seen || ' with different values', raw_record
-        FROM _ranked WHERE copy_no > 1 AND content_hash <> first_hash"""
-    )
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE _valid AS
-        SELECT request_id_n AS request_id, occurred_at_ts AS occurred_at, CAST(occurred_at_ts AS DATE) AS usage_date,
-               provider, model, input_tokens_n AS input_tokens, cache_read_tokens_n AS cache_read_tokens,
-               cache_write_tokens_n AS cache_write_tokens, output_tokens_n AS output_tokens,
-               user_id, team, project, environment, task_type, latency_ms_n AS latency_ms, status_n AS status,
-               reported_cost_usd_n AS reported_cost_usd, source
-        FROM _ranked WHERE copy_no = 1"""
-    )
+    return con.execute(
+        f"""INSERT INTO {target} (request_id, occurred_at, usage_date, provider, model, input_tokens,
+                cache_read_tokens, cache_write_tokens, output_tokens, user_id, team, project, environment,
+                task_type, latency_ms, status, reported_cost_usd, source, source_row, ingested_at)
+        SELECT COALESCE(request_id, 'sha-' || md5({content_expr()})), occurred_at, CAST(occurred_at AS DATE),
+               provider, model, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, user_id, team,
+               project, environment, task_type, latency_ms, status, reported_cost_usd, source, row_number, now()
+        FROM ({typed})"""
+    ).fetchall()[0][0]
 
 
-def duplicate_count(con: duckdb.DuckDBPyConnection) -> int:
-    return con.execute("SELECT count(*) FROM _ranked WHERE copy_no > 1 AND content_hash = first_hash").fetchone()[0]
+def insert_rejected(con: duckdb.DuckDBPyConnection, relation: Relation, day: date, target: str) -> int:
+    """Stream the relation's unusable records into the quarantine `target` with their reason and original text."""
+    return con.execute(
+        f"""INSERT INTO {target} (partition_date, source, row_number, reason, raw_record, quarantined_at)
+        SELECT DATE '{day.isoformat()}', source, row_number, reason, {relation.raw_record}, now()
+        FROM ({checked_sql(relation, day)}) r WHERE reason IS NOT NULL"""
+    ).fetchall()[0][0]
+
+
+def resolve_repeats(con: duckdb.DuckDBPyConnection, day: date, requests: str, quarantine: str) -> tuple[int, int]:
+    """Keep the first copy of each request id written for `day` (by file, then position). Later identical copies
+    are dropped and counted; later copies that differ are moved to the quarantine. Returns (dropped, moved)."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _repeated AS
+        SELECT request_id FROM {requests} WHERE usage_date = ? GROUP BY request_id HAVING count(*) > 1""",
+        [day],
+    )
+    if not _count_rows(con, "_repeated"):
+        return 0, 0
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _copies AS
+        SELECT rowid AS rid, request_id, source, source_row,
+               row_number() OVER w AS copy_no, md5({content_expr()}) AS content_hash,
+               first_value(md5({content_expr()})) OVER w AS first_hash,
+               first_value(source || ':' || source_row) OVER w AS first_seen
+        FROM {requests} WHERE usage_date = ? AND request_id IN (SELECT request_id FROM _repeated)
+        WINDOW w AS (PARTITION BY request_id ORDER BY source, source_row)""",
+        [day],
+    )
+    moved = con.execute(
+        f"""INSERT INTO {quarantine} (partition_date, source, row_number, reason, raw_record, quarantined_at)
+        SELECT DATE '{day.isoformat()}', c.source, c.source_row,
+               'request_id ' || c.request_id || ' repeats ' || c.first_seen || ' with different values',
+               to_json(r), now()
+        FROM _copies c JOIN {requests} r ON r.rowid = c.rid
+        WHERE c.copy_no > 1 AND c.content_hash <> c.first_hash"""
+    ).fetchall()[0][0]
+    removed = con.execute(f"DELETE FROM {requests} WHERE rowid IN (SELECT rid FROM _copies WHERE copy_no > 1)")
+    removed_count = removed.fetchall()[0][0]
+    return removed_count - moved, moved
 
 
 def drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for table in ("_candidates", "_rejects", "_parsed", "_checked", "_typed", "_ranked", "_valid"):
+    for table in ("_candidates", "_rejects", "_repeated", "_copies"):
         con.execute(f"DROP TABLE IF EXISTS {table}")

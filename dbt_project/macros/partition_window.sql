@@ -1,6 +1,7 @@
 {#-
-  Partitioned runs pass vars min_date / max_date (a UTC date window, end exclusive). Incremental models
-  delete that window first and append it again, so re-running a partition replaces it and never double counts.
+  Partitioned runs pass vars min_date / max_date (a UTC date window, end exclusive). Intermediate models and
+  marts (materialized window_replace) delete that window and insert it again in one transaction, so re-running a
+  partition replaces it and never double counts.
   Without the vars every date is in the window: a plain `dbt build` rebuilds everything. Cost Explorer models
   start at `aws_min_date` instead, because ingest re-pulls (and Cost Explorer restates) the days before.
 -#}
@@ -9,11 +10,5 @@
         ({{ column }} >= date '{{ var(start_var) }}' and {{ column }} < date '{{ var("max_date") }}')
     {%- else -%}
         true
-    {%- endif -%}
-{%- endmacro %}
-
-{% macro delete_partition_window(column='usage_date', start_var='min_date') -%}
-    {%- if is_incremental() -%}
-        delete from {{ this }} where {{ in_partition_window(column, start_var) }}
     {%- endif -%}
 {%- endmacro %}

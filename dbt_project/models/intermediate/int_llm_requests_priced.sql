@@ -1,18 +1,22 @@
-{{ config(
-    pre_hook="{{ delete_partition_window('usage_date') }}",
-    on_schema_change='fail'
-) }}
+{{ config(materialized='view') }}
 
 {#-
   Point-in-time pricing. Each request finds the price row in force at occurred_at for its resolved model,
   time-of-day window and input-token tier; an override in force for (provider, model) wins whole.
   Cache tokens are part of input_tokens: only the rest is billed at the input rate. A token type without
   its own rate is billed as input, which is what genai-prices does too.
+
+  A view: requests are priced when read, so the daily run never writes a second copy of every request; readers
+  filter on usage_date and DuckDB pushes the filter down to the raw table. int_llm_requests_summed stores the
+  priced requests summed per day and dimensions, which is what the marts read.
+
+  Every join has a small side (model map, price rows, the few requests an override can apply to), so pricing a
+  day stays one pass over its requests; price rows of one model never overlap in time, time of day and tier
+  (tested on stg_llm__prices), so the left join finds at most one.
 -#}
 
 with requests as (
     select * from {{ ref('stg_llm__requests') }}
-    where {{ in_partition_window('usage_date') }}
 ),
 
 resolved as (
@@ -26,6 +30,15 @@ resolved as (
         on requests.provider = model_map.provider and requests.model = model_map.model
 ),
 
+-- the (provider, model) pairs some override can apply to: usually none or a handful
+override_keys as (
+    select distinct model_map.provider, model_map.model
+    from {{ ref('stg_llm__model_map') }} as model_map
+    inner join {{ ref('stg_llm__price_overrides') }} as overrides
+        on model_map.provider = overrides.provider
+        and (lower(model_map.model) = lower(overrides.model) or model_map.price_model_id = overrides.model)
+),
+
 override_prices as (
     select
         resolved.usage_date,
@@ -36,6 +49,8 @@ override_prices as (
         overrides.cache_write_usd_per_token,
         cast(null as decimal(38, 18)) as request_usd
     from resolved
+    inner join override_keys
+        on resolved.provider = override_keys.provider and resolved.model = override_keys.model
     inner join {{ ref('stg_llm__price_overrides') }} as overrides
         on resolved.provider = overrides.provider
         and (lower(resolved.model) = lower(overrides.model) or resolved.price_model_id = overrides.model)
@@ -48,17 +63,23 @@ override_prices as (
     ) = 1
 ),
 
-library_prices as (
+chosen as (
     select
-        resolved.usage_date,
-        resolved.request_id,
-        prices.input_usd_per_token,
-        prices.output_usd_per_token,
-        prices.cache_read_usd_per_token,
-        prices.cache_write_usd_per_token,
-        prices.request_usd
+        resolved.*,
+        case
+            when override_prices.request_id is not null then 'override'
+            when prices.price_model_id is not null then 'genai-prices'
+        end as price_source,
+        coalesce(override_prices.input_usd_per_token, prices.input_usd_per_token) as input_usd_per_token,
+        coalesce(override_prices.output_usd_per_token, prices.output_usd_per_token) as output_usd_per_token,
+        case when override_prices.request_id is not null then override_prices.cache_read_usd_per_token
+            else prices.cache_read_usd_per_token end as cache_read_usd_per_token,
+        case when override_prices.request_id is not null then override_prices.cache_write_usd_per_token
+            else prices.cache_write_usd_per_token end as cache_write_usd_per_token,
+        case when override_prices.request_id is not null then override_prices.request_usd
+            else prices.request_usd end as request_usd
     from resolved
-    inner join {{ ref('stg_llm__prices') }} as prices
+    left join {{ ref('stg_llm__prices') }} as prices
         on resolved.price_provider_id = prices.price_provider_id
         and resolved.price_model_id = prices.price_model_id
         and resolved.occurred_at >= prices.effective_from
@@ -67,28 +88,8 @@ library_prices as (
         and (prices.time_until is null or cast(timezone('UTC', resolved.occurred_at) as time) < prices.time_until)
         and resolved.input_tokens >= prices.min_input_tokens
         and (prices.max_input_tokens is null or resolved.input_tokens <= prices.max_input_tokens)
-),
-
-chosen as (
-    select
-        resolved.*,
-        case
-            when override_prices.request_id is not null then 'override'
-            when library_prices.request_id is not null then 'genai-prices'
-        end as price_source,
-        coalesce(override_prices.input_usd_per_token, library_prices.input_usd_per_token) as input_usd_per_token,
-        coalesce(override_prices.output_usd_per_token, library_prices.output_usd_per_token) as output_usd_per_token,
-        case when override_prices.request_id is not null then override_prices.cache_read_usd_per_token
-            else library_prices.cache_read_usd_per_token end as cache_read_usd_per_token,
-        case when override_prices.request_id is not null then override_prices.cache_write_usd_per_token
-            else library_prices.cache_write_usd_per_token end as cache_write_usd_per_token,
-        case when override_prices.request_id is not null then override_prices.request_usd
-            else library_prices.request_usd end as request_usd
-    from resolved
     left join override_prices
         on resolved.usage_date = override_prices.usage_date and resolved.request_id = override_prices.request_id
-    left join library_prices
-        on resolved.usage_date = library_prices.usage_date and resolved.request_id = library_prices.request_id
 ),
 
 costed as (

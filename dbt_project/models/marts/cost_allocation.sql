@@ -1,4 +1,4 @@
-{{ config(pre_hook="{{ delete_partition_window('usage_date', 'aws_min_date') }}", on_schema_change='fail') }}
+{{ config(window_start_var='aws_min_date') }}
 
 {#- Spend per allocation tag value, with what carries no value for the tag shown as (unallocated). -#}
 

@@ -1,4 +1,4 @@
-{{ config(pre_hook="{{ delete_partition_window('usage_date', 'aws_min_date') }}", on_schema_change='fail') }}
+{{ config(window_start_var='aws_min_date') }}
 
 {#-
   One bill for cloud and LLM spend (Cost Explorer, priced LLM requests and FOCUS exports), with FOCUS 1.0
@@ -40,15 +40,15 @@ llm as (
         coalesce(sum(total_cost_usd), 0) as list_cost,
         cast(sum(input_tokens + output_tokens) as decimal(38, 18)) as consumed_quantity,
         'Tokens' as consumed_unit,
-        count(*) as x_request_count,
-        count(*) filter (where not is_priced) as x_unpriced_request_count,
+        cast(sum(request_count) as bigint) as x_request_count,
+        cast(coalesce(sum(request_count) filter (where not is_priced), 0) as bigint) as x_unpriced_request_count,
         cast(sum(input_tokens) as bigint) as x_input_tokens,
         cast(sum(cache_read_tokens) as bigint) as x_cache_read_tokens,
         cast(sum(cache_write_tokens) as bigint) as x_cache_write_tokens,
         cast(sum(output_tokens) as bigint) as x_output_tokens,
         false as x_is_estimated,
         'llm_logs' as x_source
-    from {{ ref('int_llm_requests_priced') }}
+    from {{ ref('int_llm_requests_summed') }}
     where {{ in_partition_window('usage_date', 'aws_min_date') }}
     group by all
 ),

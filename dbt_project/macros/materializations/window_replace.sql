@@ -1,0 +1,45 @@
+{#-
+  Replaces the partition window of a table: deletes the rows of [start var, max_date) and inserts the model's rows
+  for it, straight from the model's query, in one transaction. dbt's incremental materialization would first
+  write the rows to a temporary table and then copy them, writing every row twice. Without the window vars (or
+  with --full-refresh, or when the table does not exist yet) the whole table is rebuilt from the query.
+
+  config: window_column (default usage_date), window_start_var (default min_date; aws_min_date for models that
+  rebuild the days Cost Explorer restates). Columns are inserted by name, so a model whose columns no longer match
+  its table fails instead of writing misplaced values; rebuild it with --full-refresh.
+-#}
+{% materialization window_replace, adapter='duckdb' %}
+  {%- set target_relation = this.incorporate(type='table') -%}
+  {%- set existing_relation = load_cached_relation(this) -%}
+  {%- set window_column = config.get('window_column', 'usage_date') -%}
+  {%- set start_var = config.get('window_start_var', 'min_date') -%}
+  {%- set has_window = var(start_var, none) is not none and var('max_date', none) is not none -%}
+
+  {{ run_hooks(pre_hooks, inside_transaction=False) }}
+  {{ run_hooks(pre_hooks, inside_transaction=True) }}
+
+  {% if existing_relation is none or existing_relation.is_view or should_full_refresh() or not has_window %}
+    {% if existing_relation is not none %}
+      {% do adapter.drop_relation(existing_relation) %}
+    {% endif %}
+    {% call statement('main') -%}
+      {{ create_table_as(False, target_relation, sql) }}
+    {%- endcall %}
+  {% else %}
+    {% call statement('delete_window') -%}
+      delete from {{ target_relation }} where {{ in_partition_window(window_column, start_var) }}
+    {%- endcall %}
+    {% call statement('main') -%}
+      insert into {{ target_relation }} by name
+      select * from (
+        {{ sql }}
+      ) as window_rows
+    {%- endcall %}
+  {% endif %}
+
+  {{ run_hooks(post_hooks, inside_transaction=True) }}
+  {% do adapter.commit() %}
+  {{ run_hooks(post_hooks, inside_transaction=False) }}
+  {% do persist_docs(target_relation, model) %}
+  {{ return({'relations': [target_relation]}) }}
+{% endmaterialization %}
