@@ -15,6 +15,7 @@ LLM_LOGS_DIR_ENV = "COST_PIPELINES_LLM_LOGS_DIR"
 START_DATE_ENV = "COST_PIPELINES_START_DATE"
 FOCUS_DIR_ENV = "COST_PIPELINES_FOCUS_DIR"
 BUDGETS_ENV = "COST_PIPELINES_BUDGETS"
+DUCKDB_MEMORY_LIMIT_ENV = "COST_PIPELINES_DUCKDB_MEMORY_LIMIT"
 
 DEFAULT_START_DATE = "2026-08-01"
 
@@ -37,6 +38,12 @@ def focus_exports_dir() -> Path:
 
 def budgets_path() -> Path:
     return Path(os.environ.get(BUDGETS_ENV, PROJECT_ROOT / "budgets.yaml")).resolve()
+
+
+def duckdb_memory_limit() -> str:
+    """What DuckDB may hold in memory while ingesting and in dbt before it spills to disk (dbt reads the same
+    variable in profiles.yml)."""
+    return os.environ.get(DUCKDB_MEMORY_LIMIT_ENV, "1500MB")
 
 
 def partitions_start_date() -> date:

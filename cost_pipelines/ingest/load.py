@@ -7,6 +7,7 @@ from datetime import date
 
 import duckdb
 
+from cost_pipelines import settings
 from cost_pipelines.ingest import normalize
 from cost_pipelines.ingest.sources import LogSource
 from cost_pipelines.pricing.model_resolution import resolve_models
@@ -36,6 +37,7 @@ def ingest_day(con: duckdb.DuckDBPyConnection, source: LogSource, day: date) -> 
     ensure_raw_tables(con)
     # Rows keep their file and position, so the order they are written in does not matter: let DuckDB stream.
     con.execute("SET preserve_insertion_order = false")
+    con.execute(f"SET memory_limit = '{settings.duckdb_memory_limit()}'")
     files = source.files_for(day)
     relations, stats = normalize.read_files(con, files)
     report = DayReport(day=day, files=stats.files, rows_in=stats.rows_in, rows_by_format=stats.rows_by_format)
@@ -47,8 +49,10 @@ def ingest_day(con: duckdb.DuckDBPyConnection, source: LogSource, day: date) -> 
             con.execute(f"DELETE FROM {quarantine} WHERE partition_date = ?", [day])
             written = quarantined = 0
             for relation in relations:
-                written += normalize.insert_usable(con, relation, day, requests)
-                quarantined += normalize.insert_rejected(con, relation, day, quarantine)
+                usable = normalize.insert_usable(con, relation, day, requests)
+                written += usable
+                if relation.rows != usable:  # a Parquet file whose every record was usable needs no second scan
+                    quarantined += normalize.insert_rejected(con, relation, day, quarantine)
             quarantined += con.execute(
                 f"INSERT INTO {quarantine} (partition_date, source, row_number, reason, raw_record, quarantined_at) "
                 "SELECT ?, source, row_number, reason, raw_record, now() FROM _rejects",

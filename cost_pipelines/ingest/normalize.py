@@ -56,6 +56,7 @@ class Relation:
     record: str  # SQL over t for the whole record as read (kept as `_row`, made into text only for rejects)
     raw_record: str  # SQL over the alias `r` (with `r._row`): a rejected record's text
     text: bool  # columns already hold trimmed text with '' as NULL (the `_candidates` shape)
+    rows: int | None = None  # records in the relation, when known without reading it (Parquet metadata)
 
 
 def _q(identifier: str) -> str:
@@ -190,7 +191,7 @@ def _parquet_relation(con: duckdb.DuckDBPyConnection, file: SourceFile) -> tuple
     record = "struct_pack(" + ", ".join(f"{_q(c)} := t.{_q(c)}" for c in columns) + ")"
     relation = Relation(
         sql=f"{reader} t", columns=columns, source=_lit(file.name), row_number="t.file_row_number + 1",
-        record=record, raw_record="to_json(r._row)", text=False,
+        record=record, raw_record="to_json(r._row)", text=False, rows=int(rows or 0),
     )  # fmt: skip
     return relation, int(rows or 0)
 

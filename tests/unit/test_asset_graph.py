@@ -26,8 +26,8 @@ def describe_graph() -> dict:
             "has_description": bool(node.description),
         }
     checks = sorted(f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys)
-    python_checks = [c for c in checks if not c.split(":")[1].startswith(("not_null", "unique", "non_negative",
-                                                                         "accepted_values"))]  # fmt: skip
+    generic = ("not_null", "unique", "non_negative", "columns_", "accepted_values")
+    python_checks = [c for c in checks if not c.split(":")[1].startswith(generic)]
     return {
         "assets": assets,
         "python_and_custom_checks": python_checks,

@@ -1,8 +1,55 @@
 {#-
   Priced requests summed per day and every dimension a mart groups by: the one pass over the day's requests the
-  daily run makes. Sums of exact DECIMAL costs stay exact, so every mart built from here equals the sum over its
-  requests.
+  daily run makes. Requests are first summed per rate (the rates in force for them), and each cost is then its
+  token sum times that rate: exactly the sum of the per-request costs, with integer sums over the requests instead
+  of DECIMAL ones. Every mart built from here equals the sum over its requests.
 -#}
+with per_rate as (
+    select
+        usage_date,
+        provider,
+        model,
+        price_provider_id,
+        price_model_id,
+        price_source,
+        pricing_status,
+        is_priced,
+        user_id,
+        team,
+        project,
+        environment,
+        task_type,
+        status,
+        input_usd_per_token,
+        cache_read_usd_per_token,
+        cache_write_usd_per_token,
+        output_usd_per_token,
+        request_cost_usd as request_usd,
+        count(*) as request_count,
+        sum(input_tokens) as input_tokens,
+        sum(uncached_input_tokens) as uncached_input_tokens,
+        sum(cache_read_tokens) as cache_read_tokens,
+        sum(cache_write_tokens) as cache_write_tokens,
+        sum(output_tokens) as output_tokens,
+        sum(reported_cost_usd) as reported_cost_usd,
+        sum(latency_ms) as latency_ms_sum,
+        count(latency_ms) as latency_count
+    from {{ ref('int_llm_requests_priced') }}
+    where {{ in_partition_window('usage_date') }}
+    group by all
+),
+
+costed as (
+    select
+        *,
+        case when is_priced then uncached_input_tokens * input_usd_per_token end as input_cost_usd,
+        case when is_priced then cache_read_tokens * cache_read_usd_per_token end as cache_read_cost_usd,
+        case when is_priced then cache_write_tokens * cache_write_usd_per_token end as cache_write_cost_usd,
+        case when is_priced then output_tokens * output_usd_per_token end as output_cost_usd,
+        case when is_priced then request_count * request_usd end as request_cost_usd
+    from per_rate
+)
+
 select
     usage_date,
     provider,
@@ -18,7 +65,7 @@ select
     environment,
     task_type,
     status,
-    count(*) as request_count,
+    cast(sum(request_count) as bigint) as request_count,
     cast(sum(input_tokens) as bigint) as input_tokens,
     cast(sum(uncached_input_tokens) as bigint) as uncached_input_tokens,
     cast(sum(cache_read_tokens) as bigint) as cache_read_tokens,
@@ -29,10 +76,10 @@ select
     sum(cache_write_cost_usd) as cache_write_cost_usd,
     sum(output_cost_usd) as output_cost_usd,
     sum(request_cost_usd) as request_cost_usd,
-    sum(total_cost_usd) as total_cost_usd,
+    sum(input_cost_usd + cache_read_cost_usd + cache_write_cost_usd + output_cost_usd + request_cost_usd)
+        as total_cost_usd,
     sum(reported_cost_usd) as reported_cost_usd,
-    cast(sum(latency_ms) as bigint) as latency_ms_sum,
-    count(latency_ms) as latency_count
-from {{ ref('int_llm_requests_priced') }}
-where {{ in_partition_window('usage_date') }}
+    cast(sum(latency_ms_sum) as bigint) as latency_ms_sum,
+    cast(sum(latency_count) as bigint) as latency_count
+from costed
 group by all
