@@ -391,7 +391,7 @@ def stage_pipeline(work: Workdir, day: date) -> tuple[int, dict[str, Any]]:
         if not result.success:
             failures = [str(e.event_specific_data.error.message)[:500] for e in result.get_step_failure_events()]
             raise SystemExit("the pipeline run failed:\n" + "\n".join(failures))
-        checks = [e.asset_check_evaluation_data for e in result.get_asset_check_evaluations()]
+        checks = result.get_asset_check_evaluations()
     from cost_pipelines.warehouse import connect
 
     with connect(work.pipeline_warehouse, read_only=True) as con:

@@ -156,9 +156,8 @@ def _dbt_executable() -> str:
 
 
 def default_resources() -> dict[str, object]:
-    from dagster_dbt import DbtCliResource
 
-    from cost_pipelines.defs.dbt import dbt_project
+    from cost_pipelines.defs.dbt import CostDbtCliResource, dbt_project
 
     duckdb_path = str(settings.duckdb_path())
     return {
@@ -191,7 +190,7 @@ def default_resources() -> dict[str, object]:
             email_to=_from_env("COST_PIPELINES_EMAIL_TO", ""),
             dashboard_url=_from_env("COST_PIPELINES_DASHBOARD_URL", ""),
         ),
-        "dbt": DbtCliResource(
+        "dbt": CostDbtCliResource(
             project_dir=dbt_project, profiles_dir=str(settings.DBT_PROJECT_DIR), dbt_executable=_dbt_executable()
         ),
     }
