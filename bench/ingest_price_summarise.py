@@ -424,7 +424,7 @@ def stage_seeds(work: Workdir, day: date) -> tuple[int, dict[str, Any]]:
     when no PostgreSQL binaries exist). Timed on the first 50,000 requests and extrapolated to the day."""
     import pyarrow.parquet as pq
 
-    requests = pq.read_table(work.parquet(day)).slice(0, SEEDS_SLICE).to_pylist()
+    requests = next(pq.ParquetFile(work.parquet(day)).iter_batches(batch_size=SEEDS_SLICE)).to_pylist()
     rates = _seed_rates(work)
     sql = (
         "INSERT INTO llm_cost_records (provider, model, input_tokens, output_tokens, request_id, user_id, "

@@ -97,6 +97,8 @@ def relation_metadata(con: duckdb.DuckDBPyConnection, node: Mapping[str, Any], w
     """Row counts, the window's dollar total and a preview of the largest rows of a table dbt just built."""
     relation = f"{node['schema']}.{node['alias']}"
     columns = set(node.get("columns", {}))
+    if node.get("config", {}).get("materialized") == "view":
+        return {}  # counting a view's rows would run its query over all history (the priced requests: every request)
     metadata: dict[str, Any] = {"dagster/row_count": con.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]}
     if "usage_date" not in columns:
         return metadata
