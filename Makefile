@@ -10,7 +10,7 @@ export DAGSTER_HOME ?= $(DATA_DIR)/dagster_home
 STAMP := $(VENV)/.installed
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: demo test install manifest ui lint bench bench-forecast bench-alerts clean
+.PHONY: demo test install manifest ui docs lint bench bench-forecast bench-alerts bench-history clean
 
 demo: $(STAMP) manifest
 	$(BIN)/cost-pipelines demo
@@ -33,6 +33,10 @@ manifest: $(STAMP)
 ui: $(STAMP) manifest
 	$(BIN)/cost-pipelines ui
 
+# dbt docs of the demo warehouse (make demo first): generated, then served on http://127.0.0.1:8080
+docs: $(STAMP) manifest
+	cd dbt_project && ../$(BIN)/dbt docs generate --profiles-dir . --static && ../$(BIN)/dbt docs serve --profiles-dir . --host 127.0.0.1 --port 8080
+
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
@@ -45,6 +49,9 @@ bench-forecast: $(STAMP)
 
 bench-alerts: $(STAMP) manifest
 	$(BIN)/python bench/alerts.py
+
+bench-history: $(STAMP) manifest
+	$(BIN)/python bench/history.py p2 && $(BIN)/python bench/history.py p3
 
 clean:
 	rm -rf $(VENV) dbt_project/target dbt_project/logs

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from cost_pipelines.defs import alerts, analytics, aws, checks, dbt, focus, ingest, jobs
+from cost_pipelines.defs import alerts, analytics, aws, checks, dbt, focus, ingest, jobs, report
 from cost_pipelines.resources import default_resources
 
 defs = dg.Definitions(
@@ -18,6 +18,8 @@ defs = dg.Definitions(
         analytics.daily_report,
         alerts.budget_status_asset,
         alerts.cost_alerts,
+        report.cost_report,
+        report.prometheus_metrics,
     ],
     asset_checks=checks.checks,
     jobs=[jobs.daily_cost_job, alerts.alerts_job],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -149,12 +148,6 @@ def _from_env_int(name: str, default: int) -> int | dg.EnvVar:
     return dg.EnvVar.int(name) if name in os.environ else default
 
 
-def _dbt_executable() -> str:
-    # The dbt installed beside this interpreter, so an unactivated virtualenv still finds it.
-    beside = Path(sys.executable).parent / "dbt"
-    return str(beside) if beside.exists() else "dbt"
-
-
 def default_resources() -> dict[str, object]:
 
     from cost_pipelines.defs.dbt import CostDbtCliResource, dbt_project
@@ -191,6 +184,8 @@ def default_resources() -> dict[str, object]:
             dashboard_url=_from_env("COST_PIPELINES_DASHBOARD_URL", ""),
         ),
         "dbt": CostDbtCliResource(
-            project_dir=dbt_project, profiles_dir=str(settings.DBT_PROJECT_DIR), dbt_executable=_dbt_executable()
+            project_dir=dbt_project,
+            profiles_dir=str(settings.DBT_PROJECT_DIR),
+            dbt_executable=settings.dbt_executable(),
         ),
     }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -44,6 +46,13 @@ def duckdb_memory_limit() -> str:
     """What DuckDB may hold in memory while ingesting and in dbt before it spills to disk (dbt reads the same
     variable in profiles.yml)."""
     return os.environ.get(DUCKDB_MEMORY_LIMIT_ENV, "1500MB")
+
+
+def dbt_executable() -> str:
+    """The dbt installed beside this interpreter, so an unactivated virtualenv (and `dagster dev` started from it)
+    finds it; otherwise dbt from PATH."""
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else shutil.which("dbt") or "dbt"
 
 
 def partitions_start_date() -> date:

@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,12 @@ DBT_DIR = PROJECT_ROOT / "dbt_project"
 def dbt_executable() -> str:
     beside = Path(sys.executable).parent / "dbt"
     return str(beside) if beside.exists() else "dbt"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Whatever the tests write by default (reports, metrics, downloads) goes to a scratch folder, never ./data.
+    if "COST_PIPELINES_DATA_DIR" not in os.environ:
+        os.environ["COST_PIPELINES_DATA_DIR"] = tempfile.mkdtemp(prefix="cost-pipelines-tests-")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -21,6 +21,7 @@ from cost_pipelines.alerts.status_store import write_status
 from cost_pipelines.defs.analytics import COST_ANOMALIES, FCT_COSTS, SPEND_FORECAST
 from cost_pipelines.defs.jobs import daily_cost_job
 from cost_pipelines.defs.metadata import markdown_table
+from cost_pipelines.defs.owners import OWNERS_ALERTS
 from cost_pipelines.defs.partitions import daily_partitions, single_run
 from cost_pipelines.resources import NotifierResource, WarehouseResource
 
@@ -34,6 +35,7 @@ COST_ALERTS = dg.AssetKey(["alerts", "cost_alerts"])
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     group_name="alerts",
+    owners=OWNERS_ALERTS,
     kinds={"python", "duckdb"},
     tags={"domain": "alerts"},
     description=(
@@ -111,6 +113,7 @@ def _anomaly_rows(con, since: date, until: date) -> list[AnomalyRow]:
     key=COST_ALERTS,
     deps=[BUDGET_STATUS, COST_ANOMALIES],
     group_name="alerts",
+    owners=OWNERS_ALERTS,
     kinds={"python", "duckdb", "slack", "email"},
     tags={"domain": "alerts"},
     description=(

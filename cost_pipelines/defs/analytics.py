@@ -24,6 +24,7 @@ from cost_pipelines.analytics.recommendations import (
 from cost_pipelines.analytics.series import load_cost_series
 from cost_pipelines.defs.dbt import cost_dbt_models
 from cost_pipelines.defs.metadata import markdown_table
+from cost_pipelines.defs.owners import OWNERS_ANALYTICS
 from cost_pipelines.defs.partitions import daily_partitions, single_run
 from cost_pipelines.resources import WarehouseResource
 from cost_pipelines.warehouse import transaction
@@ -51,6 +52,7 @@ def analytics_asset(key: dg.AssetKey, deps: list[dg.AssetKey], kinds: set[str], 
         partitions_def=daily_partitions,
         backfill_policy=single_run,
         group_name="analytics",
+        owners=OWNERS_ANALYTICS,
         kinds=kinds,
         tags={"domain": "analytics"},
         description=description,

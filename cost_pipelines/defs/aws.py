@@ -13,6 +13,7 @@ from cost_pipelines.aws.cost_explorer import (
 )
 from cost_pipelines.aws.load import replace_window
 from cost_pipelines.defs.metadata import query_markdown
+from cost_pipelines.defs.owners import OWNERS_INGEST
 from cost_pipelines.defs.partitions import daily_partitions, single_run
 from cost_pipelines.resources import CostExplorerResource, WarehouseResource
 
@@ -29,6 +30,7 @@ class CostExplorerConfig(dg.Config):
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     group_name="ingest",
+    owners=OWNERS_INGEST,
     kinds={"aws", "duckdb"},
     tags={"domain": "aws"},
     description=(

@@ -18,11 +18,13 @@ from dagster_dbt import (
     DbtProject,
     dbt_assets,
 )
+from dagster_dbt.dbt_project import DagsterDbtProjectPreparer
 from packaging import version
 
 from cost_pipelines import settings
 from cost_pipelines.aws.cost_explorer import RESTATED_DAYS
 from cost_pipelines.defs.metadata import query_markdown
+from cost_pipelines.defs.owners import OWNERS_TRANSFORM
 from cost_pipelines.defs.partitions import daily_partitions, single_run
 from cost_pipelines.resources import WarehouseResource
 
@@ -41,14 +43,26 @@ class CostDbtCliResource(DbtCliResource):
         return None
 
 
+class CostDbtProjectPreparer(DagsterDbtProjectPreparer):
+    """Under `dagster dev`, parse the project with the dbt beside this interpreter (the default looks for `dbt`
+    on PATH, which an unactivated virtualenv does not have)."""
+
+    def prepare(self, project: DbtProject) -> None:
+        resource = CostDbtCliResource(project_dir=project, dbt_executable=settings.dbt_executable())
+        resource.cli(["parse", "--quiet"], target_path=project.target_path).wait()
+
+
 dbt_project = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
 # Only `dagster dev` parses on the fly; everywhere else the manifest is built beforehand (`make manifest`).
-dbt_project.prepare_if_dev()
+CostDbtProjectPreparer().prepare_if_dev(dbt_project)
 
 
 class CostDbtTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return "transform"
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> Sequence[str] | None:
+        return OWNERS_TRANSFORM
 
     def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
         layer = dbt_resource_props.get("fqn", ["", ""])[1] if dbt_resource_props["resource_type"] == "model" else "seed"

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from cost_pipelines.defs.owners import OWNERS_INGEST
 from cost_pipelines.defs.partitions import daily_partitions, single_run
 from cost_pipelines.focus.load import load_window
 from cost_pipelines.resources import FocusExportsResource, WarehouseResource
@@ -14,6 +15,7 @@ FOCUS_CHARGES = dg.AssetKey(["raw", "focus_charges"])
         dg.AssetSpec(
             FOCUS_CHARGES,
             group_name="ingest",
+            owners=OWNERS_INGEST,
             kinds={"duckdb", "csv"},
             tags={"domain": "cloud"},
             description="Charges from FOCUS 1.0 exports (Azure, GCP, OCI, AWS), replaced one window of days at a time.",
@@ -21,6 +23,7 @@ FOCUS_CHARGES = dg.AssetKey(["raw", "focus_charges"])
         dg.AssetSpec(
             ["raw", "focus_charges_quarantine"],
             group_name="ingest",
+            owners=OWNERS_INGEST,
             kinds={"duckdb"},
             tags={"domain": "cloud"},
             description="FOCUS rows whose cost, currency or charge period cannot be read, with the reason.",

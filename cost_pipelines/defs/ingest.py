@@ -7,6 +7,7 @@ from datetime import timedelta
 import dagster as dg
 
 from cost_pipelines.defs.metadata import query_markdown
+from cost_pipelines.defs.owners import OWNERS_INGEST
 from cost_pipelines.defs.partitions import daily_partitions, single_run
 from cost_pipelines.ingest.load import DayReport, ingest_day
 from cost_pipelines.pricing.load import write_prices
@@ -27,6 +28,7 @@ _INGEST_TAGS = {"domain": "llm"}
             LLM_REQUESTS,
             description="Canonical LLM request records, one UTC day per partition, replaced atomically on re-run.",
             group_name="ingest",
+            owners=OWNERS_INGEST,
             kinds={"duckdb", "python"},
             tags=_INGEST_TAGS,
         ),
@@ -34,6 +36,7 @@ _INGEST_TAGS = {"domain": "llm"}
             LLM_QUARANTINE,
             description="Log rows that could not be used, with the reason and the original record.",
             group_name="ingest",
+            owners=OWNERS_INGEST,
             kinds={"duckdb"},
             tags=_INGEST_TAGS,
         ),
@@ -41,6 +44,7 @@ _INGEST_TAGS = {"domain": "llm"}
             LLM_MODEL_MAP,
             description="Each (provider, model) seen in the logs resolved once to a genai-prices model.",
             group_name="ingest",
+            owners=OWNERS_INGEST,
             kinds={"duckdb"},
             tags=_INGEST_TAGS,
         ),
@@ -116,6 +120,7 @@ def llm_requests(
 @dg.asset(
     key=LLM_PRICES,
     group_name="ingest",
+    owners=OWNERS_INGEST,
     kinds={"duckdb", "python"},
     tags={"domain": "pricing"},
     description=(

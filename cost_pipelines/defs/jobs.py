@@ -5,11 +5,11 @@ import dagster as dg
 daily_cost_job = dg.define_asset_job(
     "daily_cost_job",
     # alerts/cost_alerts is not a daily partition: budget_alert_sensor runs it in alerts_job
-    selection=dg.AssetSelection.groups("ingest", "transform", "analytics", "alerts")
+    selection=dg.AssetSelection.groups("ingest", "transform", "analytics", "alerts", "reports")
     - dg.AssetSelection.assets(dg.AssetKey(["alerts", "cost_alerts"])),
     description=(
         "Refresh prices, ingest one UTC day of LLM logs and cloud costs, rebuild that day in dbt, analyse it and "
-        "evaluate the budgets."
+        "evaluate the budgets, write the cost report and the metrics file."
     ),
 )
 

@@ -53,7 +53,7 @@ def test_asset_graph_matches_snapshot() -> None:
 def test_every_asset_is_described_and_grouped() -> None:
     for key, asset in describe_graph()["assets"].items():
         assert asset["has_description"], key
-        assert asset["group"] in {"ingest", "transform", "analytics", "alerts"}, key
+        assert asset["group"] in {"ingest", "transform", "analytics", "alerts", "reports"}, key
 
 
 def test_log_source_kinds_are_selectable_by_configuration(tmp_path: Path) -> None:

@@ -1,0 +1,96 @@
+"""What people look at: the self-contained HTML cost report and the Prometheus metrics file."""
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from cost_pipelines import settings
+from cost_pipelines.defs.alerts import BUDGET_STATUS
+from cost_pipelines.defs.analytics import COST_ANOMALIES, FCT_COSTS, RECOMMENDATIONS, SPEND_FORECAST, SUMMED_REQUESTS
+from cost_pipelines.defs.owners import OWNERS_ANALYTICS
+from cost_pipelines.defs.partitions import daily_partitions, single_run
+from cost_pipelines.report.data import load_report_data
+from cost_pipelines.report.prometheus import collect, render
+from cost_pipelines.report.render import render_report
+from cost_pipelines.resources import WarehouseResource
+
+COST_REPORT = dg.AssetKey(["reports", "cost_report"])
+COST_METRICS = dg.AssetKey(["reports", "prometheus_metrics"])
+
+
+def report_asset(key: dg.AssetKey, deps: list[dg.AssetKey], kinds: set[str], description: str):
+    """A daily-partitioned asset of the reports group, the last in the flow; a range of days runs once."""
+    return dg.asset(
+        key=key, deps=deps, partitions_def=daily_partitions, backfill_policy=single_run, group_name="reports",
+        owners=OWNERS_ANALYTICS, kinds=kinds, tags={"domain": "reports"}, description=description,
+    )  # fmt: skip
+
+
+def _write_atomically(path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".partial")
+    partial.write_text(text)
+    partial.replace(path)  # a reader never sees half a file
+
+
+@report_asset(
+    COST_REPORT,
+    [FCT_COSTS, SUMMED_REQUESTS, SPEND_FORECAST, COST_ANOMALIES, RECOMMENDATIONS, BUDGET_STATUS],
+    {"python", "plotly", "html"},
+    (
+        "The cost report of the run's last day as one self-contained HTML file (charts inlined, opens offline): daily "
+        "spend stacked by provider with the forecast and its 80/95 % bands and the anomalies marked, the month's "
+        "spend and projection against the budget, every budget's burn, top services, models, task types, teams "
+        "and users, and the top recommendations. Written to <data dir>/reports/."
+    ),
+)
+def cost_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    as_of = context.partition_time_window.end.date() - timedelta(days=1)
+    with warehouse.connect(read_only=True) as con:
+        data = load_report_data(con, as_of)
+    page = render_report(data, f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    folder = settings.data_dir() / "reports"
+    dated, latest = folder / f"cost_report_{as_of}.html", folder / "cost_report.html"
+    _write_atomically(dated, page)
+    _write_atomically(latest, page)
+    summary = (
+        f"**{as_of}**: ${data.day_total:,.2f} that day; {as_of:%B} to date ${data.month_to_date:,.2f}; "
+        f"{len(data.budgets)} budgets, {len(data.recommendations)} recommendations, "
+        f"{len({(a[0], a[1], a[2]) for a in data.anomalies})} anomalies in 90 days.\n\n"
+        f"[Open the report]({dated.resolve().as_uri()}) (`{dated}`)"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "report": dg.MetadataValue.url(dated.resolve().as_uri()),
+            "path": dg.MetadataValue.path(str(dated)),
+            "size_bytes": len(page.encode()),
+            "as_of": as_of.isoformat(),
+            "summary": dg.MetadataValue.md(summary),
+        }
+    )
+
+
+@report_asset(
+    COST_METRICS,
+    [SUMMED_REQUESTS, FCT_COSTS, BUDGET_STATUS],
+    {"python", "prometheus"},
+    (
+        "Cost metrics in the Prometheus text format under seed 002's names (llm_total_cost_usd, llm_api_calls_total, "
+        "llm_cost_per_hour_usd, budget_usage_ratio) plus cost_billed_usd_total for cloud and LLM, as of the run's "
+        "last day: <data dir>/metrics/cost_pipelines.prom, for node_exporter's textfile collector."
+    ),
+)
+def prometheus_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    as_of = context.partition_time_window.end.date() - timedelta(days=1)
+    with warehouse.connect(read_only=True) as con:
+        metrics = collect(con, as_of)
+    path = settings.data_dir() / "metrics" / "cost_pipelines.prom"
+    _write_atomically(path, render(metrics))
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "series": sum(len(m.samples) for m in metrics),
+            "metrics": dg.MetadataValue.json({m.name: len(m.samples) for m in metrics}),
+            "as_of": as_of.isoformat(),
+        }
+    )

@@ -1,0 +1,97 @@
+"""The cost report's HTML and the Prometheus metrics, from a small warehouse built by hand."""
+
+import json
+import re
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from cost_pipelines.report.data import load_report_data
+from cost_pipelines.report.prometheus import collect, render
+from cost_pipelines.report.render import render_report
+
+AS_OF = date(2026, 10, 20)
+
+
+@pytest.fixture
+def con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    for schema in ("marts", "intermediate", "analytics"):
+        con.execute(f"CREATE SCHEMA {schema}")
+    con.execute(
+        "CREATE TABLE marts.fct_costs (usage_date DATE, provider_name VARCHAR, service_name VARCHAR, x_model VARCHAR, "
+        "x_team VARCHAR, x_user_id VARCHAR, billed_cost DECIMAL(38, 18), x_source VARCHAR)"
+    )
+    for i in range(40):
+        day = AS_OF - timedelta(days=i)
+        con.execute("INSERT INTO marts.fct_costs VALUES (?, 'AWS', 'Amazon EC2', NULL, NULL, NULL, 80.25, "
+                    "'cost_explorer'), (?, 'openai', 'LLM API', 'gpt-4o', 'search', 'u-1', 12.5, 'llm_logs'), "
+                    "(?, 'anthropic', 'LLM API', 'claude', 'research', 'u-\"2', 7.125, 'llm_logs')",
+                    [day, day, day])  # fmt: skip
+    con.execute(
+        "CREATE TABLE intermediate.int_llm_requests_summed (usage_date DATE, provider VARCHAR, model VARCHAR, "
+        "task_type VARCHAR, user_id VARCHAR, status VARCHAR, request_count BIGINT, total_cost_usd DECIMAL(38, 18))"
+    )
+    con.execute("INSERT INTO intermediate.int_llm_requests_summed VALUES (?, 'openai', 'gpt-4o', 'chat', 'u-1', "
+                "'success', 100, 12.5), (?, 'openai', 'gpt-4o', 'chat', 'u-1', 'error', 3, 0.000000000000000001)",
+                [AS_OF, AS_OF])  # fmt: skip
+    con.execute(
+        "CREATE TABLE analytics.spend_forecast (as_of DATE, dimension VARCHAR, series_key VARCHAR, forecast_date DATE, "
+        "method VARCHAR, forecast_usd DECIMAL(18, 6), lower_80_usd DECIMAL(18, 6), upper_80_usd DECIMAL(18, 6), "
+        "lower_95_usd DECIMAL(18, 6), upper_95_usd DECIMAL(18, 6))"
+    )
+    for h in range(1, 41):
+        con.execute("INSERT INTO analytics.spend_forecast VALUES (?, 'total', 'all', ?, 'ets', 100, 90, 110, 85, 115)",
+                    [AS_OF, AS_OF + timedelta(days=h)])  # fmt: skip
+    con.execute(
+        "CREATE TABLE analytics.budget_status (as_of DATE, budget VARCHAR, scope VARCHAR, period VARCHAR, "
+        "period_start DATE, limit_usd DECIMAL(18, 2), spent_usd DECIMAL(38, 18), percent_used DOUBLE, "
+        "forecast_p80_usd DECIMAL(18, 6), days_left INTEGER)"
+    )
+    con.execute("INSERT INTO analytics.budget_status VALUES (?, 'all-monthly', 'total', 'monthly', '2026-10-01', "
+                "3000, 1997.5, 66.58, 3100, 11)", [AS_OF])  # fmt: skip
+    return con
+
+
+def test_the_report_is_one_offline_file_with_every_chart(con: duckdb.DuckDBPyConnection) -> None:
+    data = load_report_data(con, AS_OF)
+    assert data.month_to_date == Decimal("1997.5")  # 20 days of 99.875, exact
+    page = render_report(data, "2026-10-21 06:00 UTC")
+    assert len(page.encode()) < 5_000_000
+    # nothing is fetched: no external script, stylesheet, image or font
+    assert not re.search(r"<(script|link|img)[^>]+(src|href)=", page)
+    assert "@import" not in page and "url(http" not in page
+    drawn = re.findall(r'Plotly\.newPlot\("([^"]+)"', page)
+    assert drawn[:3] == ["spend", "burn", "budgets"] and len(drawn) >= 6
+    spend = json.loads(re.search(r'var f=(\{.*?\});Plotly\.newPlot\("spend"', page).group(1))
+    names = [trace.get("name") for trace in spend["data"]]
+    assert {"AWS", "openai", "anthropic", "80% interval", "95% interval"} <= set(names)
+    assert "$1,997.50" in page  # October to date
+
+
+def test_the_report_of_an_empty_warehouse_still_renders(tmp_path: Path) -> None:
+    with duckdb.connect(str(tmp_path / "empty.duckdb")) as con:
+        page = render_report(load_report_data(con, AS_OF), "now")
+    assert "No recommendations" in page and "Plotly.newPlot" in page
+
+
+def test_prometheus_metrics_parse_with_the_reference_parser(con: duckdb.DuckDBPyConnection) -> None:
+    text = render(collect(con, AS_OF))
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    # counters are exposed as <name>_total in the client's model
+    assert {"llm_total_cost_usd", "llm_api_calls", "llm_cost_per_hour_usd", "budget_usage_ratio",
+            "cost_billed_usd"} <= set(families)  # fmt: skip
+    calls = {tuple(sorted(s.labels.items())): s.value for s in families["llm_api_calls"].samples}
+    assert calls[(("model", "gpt-4o"), ("provider", "openai"), ("status", "error"))] == 3
+    [ratio] = families["budget_usage_ratio"].samples
+    assert ratio.labels == {"budget_type": "monthly", "budget": "all-monthly", "scope": "total"}
+    assert ratio.value == pytest.approx(1997.5 / 3000)
+    billed = {s.labels["provider"]: s.value for s in families["cost_billed_usd"].samples}
+    assert billed["anthropic"] == pytest.approx(7.125 * 40)
+    # exact decimal text in the file, never a float rendering
+    assert "llm_total_cost_usd{" in text and "12.500000000000000001" in text
+    assert 'user_id="u-1"' in text
