@@ -221,6 +221,9 @@ def demo(args: argparse.Namespace) -> None:
     execute_job("alerts_job", {"cost_pipelines/trigger": "demo"})
     print(summary(start, end))
     print(f"\nwarehouse: {settings.duckdb_path()}")
+    report = settings.data_dir() / "reports" / "cost_report.html"
+    if report.exists():
+        print(f"cost report (opens offline): {report}")
     print(f"open the Dagster UI on these runs:  DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml")
 
 
