@@ -27,8 +27,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The manifest is built here, never lazily at import in production.
+# With the warehouse path Dagster uses by default, so its runs can reuse this parse.
 manifest: $(STAMP)
-	cd dbt_project && ../$(BIN)/dbt parse --profiles-dir . --quiet
+	cd dbt_project && COST_PIPELINES_DUCKDB_PATH=$(DATA_DIR)/warehouse.duckdb ../$(BIN)/dbt parse --profiles-dir . --quiet
 
 ui: $(STAMP) manifest
 	$(BIN)/cost-pipelines ui

@@ -1,12 +1,14 @@
 """The dbt project as Dagster assets: staging → intermediate → marts, partitioned by UTC day."""
 
+import hashlib
 import importlib.metadata
-import json
 import os
+import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -92,13 +94,17 @@ def partition_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
 def cost_dbt_models(
     context: dg.AssetExecutionContext, dbt: CostDbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
-    args = ["build", "--vars", json.dumps(partition_vars(context))]
+    window = partition_vars(context)
     # dbt opens the same DuckDB file the Python assets wrote; profiles.yml reads its path from the environment.
-    with _environ(settings.DUCKDB_PATH_ENV, warehouse.path):
-        invocation = dbt.cli(args, context=context)
+    # The window travels in the environment too (macros/partition_window.sql): as --vars it would make dbt parse
+    # the whole project on every run, while with the same vars and profile dbt reuses the last run's parse, kept in
+    # a target directory of this warehouse's own.
+    environment = {settings.DUCKDB_PATH_ENV: warehouse.path}
+    environment |= {f"COST_PIPELINES_DBT_{name.upper()}": value for name, value in window.items()}
+    with _environ(environment):
+        invocation = dbt.cli(["build"], context=context, target_path=run_target_path(warehouse.path))
         # Held back until dbt exits: only then can this process open the file to measure what dbt wrote.
         events = list(invocation.stream())
-    window = partition_vars(context)
     with warehouse.connect(read_only=True) as con:
         for event in events:
             if isinstance(event, dg.Output) and "unique_id" in event.metadata:
@@ -135,14 +141,27 @@ def relation_metadata(con: duckdb.DuckDBPyConnection, node: Mapping[str, Any], w
     return metadata
 
 
+def run_target_path(warehouse_path: str) -> Path:
+    """dbt's target directory for runs against one warehouse: its partial-parse state survives from run to run.
+    The first run starts from the build-time parse (`make manifest`), which dbt reuses when the profile matches."""
+    digest = hashlib.sha1(str(Path(warehouse_path).resolve()).encode()).hexdigest()[:12]
+    target = settings.DBT_PROJECT_DIR / "target" / f"runs-{digest}"
+    target.mkdir(parents=True, exist_ok=True)
+    built = settings.DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
+    if built.exists() and not (target / "partial_parse.msgpack").exists():
+        shutil.copyfile(built, target / "partial_parse.msgpack")
+    return target
+
+
 @contextmanager
-def _environ(name: str, value: str) -> Iterator[None]:
-    previous = os.environ.get(name)
-    os.environ[name] = value
+def _environ(values: Mapping[str, str]) -> Iterator[None]:
+    previous = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
     try:
         yield
     finally:
-        if previous is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = previous
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

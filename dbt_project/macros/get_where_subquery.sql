@@ -10,8 +10,8 @@
     {%- if where -%}
         {%- do filters.append('(' ~ where ~ ')') -%}
     {%- endif -%}
-    {%- set start_var = 'aws_min_date' if var('aws_min_date', none) is not none else 'min_date' -%}
-    {%- if execute and var(start_var, none) is not none and var('max_date', none) is not none
+    {%- set start_var = 'aws_min_date' if window_var('aws_min_date') is not none else 'min_date' -%}
+    {%- if execute and window_var(start_var) is not none and window_var('max_date') is not none
             and has_documented_column(relation, 'usage_date') -%}
         {%- do filters.append(in_partition_window('usage_date', start_var)) -%}
     {%- endif -%}

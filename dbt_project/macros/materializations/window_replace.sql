@@ -13,7 +13,7 @@
   {%- set existing_relation = load_cached_relation(this) -%}
   {%- set window_column = config.get('window_column', 'usage_date') -%}
   {%- set start_var = config.get('window_start_var', 'min_date') -%}
-  {%- set has_window = var(start_var, none) is not none and var('max_date', none) is not none -%}
+  {%- set has_window = window_var(start_var) is not none and window_var('max_date') is not none -%}
 
   {{ run_hooks(pre_hooks, inside_transaction=False) }}
   {{ run_hooks(pre_hooks, inside_transaction=True) }}
