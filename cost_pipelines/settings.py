@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
@@ -53,6 +54,18 @@ def dbt_executable() -> str:
     finds it; otherwise dbt from PATH."""
     beside = Path(sys.executable).parent / "dbt"
     return str(beside) if beside.exists() else shutil.which("dbt") or "dbt"
+
+
+def dbt_run_target_path(warehouse_path: str) -> Path:
+    """dbt's target directory for runs against one warehouse: its partial-parse state survives from run to run.
+    The first run starts from the build-time parse (`make manifest`), which dbt reuses when the profile matches."""
+    digest = hashlib.sha1(str(Path(warehouse_path).resolve()).encode()).hexdigest()[:12]
+    target = DBT_PROJECT_DIR / "target" / f"runs-{digest}"
+    target.mkdir(parents=True, exist_ok=True)
+    built = DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
+    if built.exists() and not (target / "partial_parse.msgpack").exists():
+        shutil.copyfile(built, target / "partial_parse.msgpack")
+    return target
 
 
 def partitions_start_date() -> date:

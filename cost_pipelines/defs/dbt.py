@@ -1,14 +1,11 @@
 """The dbt project as Dagster assets: staging → intermediate → marts, partitioned by UTC day."""
 
-import hashlib
 import importlib.metadata
 import os
-import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -102,7 +99,7 @@ def cost_dbt_models(
     environment = {settings.DUCKDB_PATH_ENV: warehouse.path}
     environment |= {f"COST_PIPELINES_DBT_{name.upper()}": value for name, value in window.items()}
     with _environ(environment):
-        invocation = dbt.cli(["build"], context=context, target_path=run_target_path(warehouse.path))
+        invocation = dbt.cli(["build"], context=context, target_path=settings.dbt_run_target_path(warehouse.path))
         # Held back until dbt exits: only then can this process open the file to measure what dbt wrote.
         events = list(invocation.stream())
     with warehouse.connect(read_only=True) as con:
@@ -139,18 +136,6 @@ def relation_metadata(con: duckdb.DuckDBPyConnection, node: Mapping[str, Any], w
             )
         )
     return metadata
-
-
-def run_target_path(warehouse_path: str) -> Path:
-    """dbt's target directory for runs against one warehouse: its partial-parse state survives from run to run.
-    The first run starts from the build-time parse (`make manifest`), which dbt reuses when the profile matches."""
-    digest = hashlib.sha1(str(Path(warehouse_path).resolve()).encode()).hexdigest()[:12]
-    target = settings.DBT_PROJECT_DIR / "target" / f"runs-{digest}"
-    target.mkdir(parents=True, exist_ok=True)
-    built = settings.DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
-    if built.exists() and not (target / "partial_parse.msgpack").exists():
-        shutil.copyfile(built, target / "partial_parse.msgpack")
-    return target
 
 
 @contextmanager

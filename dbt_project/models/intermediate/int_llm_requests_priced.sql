@@ -43,6 +43,7 @@ override_prices as (
     select
         resolved.usage_date,
         resolved.request_id,
+        overrides.override_id,
         overrides.input_usd_per_token,
         overrides.output_usd_per_token,
         overrides.cache_read_usd_per_token,
@@ -70,6 +71,8 @@ chosen as (
             when override_prices.request_id is not null then 'override'
             when prices.price_model_id is not null then 'genai-prices'
         end as price_source,
+        override_prices.override_id,
+        case when override_prices.request_id is null then prices.price_row_id end as price_row_id,
         coalesce(override_prices.input_usd_per_token, prices.input_usd_per_token) as input_usd_per_token,
         coalesce(override_prices.output_usd_per_token, prices.output_usd_per_token) as output_usd_per_token,
         case when override_prices.request_id is not null then override_prices.cache_read_usd_per_token
@@ -129,6 +132,8 @@ select
         else 'unpriced: price has no token rates'
     end as pricing_status,
     price_source,
+    price_row_id,
+    override_id,
     input_usd_per_token,
     coalesce(cache_read_usd_per_token, input_usd_per_token) as cache_read_usd_per_token,
     coalesce(cache_write_usd_per_token, input_usd_per_token) as cache_write_usd_per_token,

@@ -5,26 +5,31 @@
   of DECIMAL ones. Every mart built from here equals the sum over its requests.
 -#}
 with per_rate as (
+    -- Everything about a request's price (its ids, source, status and rates) follows from its provider, model,
+    -- price row and override: grouping by those two integers and taking the rest from any row of the group is exact,
+    -- and much lighter than grouping by every rate.
     select
         usage_date,
         provider,
         model,
-        price_provider_id,
-        price_model_id,
-        price_source,
-        pricing_status,
-        is_priced,
         user_id,
         team,
         project,
         environment,
         task_type,
         status,
-        input_usd_per_token,
-        cache_read_usd_per_token,
-        cache_write_usd_per_token,
-        output_usd_per_token,
-        request_cost_usd as request_usd,
+        price_row_id,
+        override_id,
+        any_value(price_provider_id) as price_provider_id,
+        any_value(price_model_id) as price_model_id,
+        any_value(price_source) as price_source,
+        any_value(pricing_status) as pricing_status,
+        any_value(is_priced) as is_priced,
+        any_value(input_usd_per_token) as input_usd_per_token,
+        any_value(cache_read_usd_per_token) as cache_read_usd_per_token,
+        any_value(cache_write_usd_per_token) as cache_write_usd_per_token,
+        any_value(output_usd_per_token) as output_usd_per_token,
+        any_value(request_cost_usd) as request_usd,
         count(*) as request_count,
         sum(input_tokens) as input_tokens,
         sum(uncached_input_tokens) as uncached_input_tokens,
@@ -36,7 +41,9 @@ with per_rate as (
         count(latency_ms) as latency_count
     from {{ ref('int_llm_requests_priced') }}
     where {{ in_partition_window('usage_date') }}
-    group by all
+    group by
+        usage_date, provider, model, user_id, team, project, environment, task_type, status, price_row_id,
+        override_id
 ),
 
 costed as (

@@ -1,5 +1,6 @@
 {#- Seed values are per million tokens; multiplying by an exact 0.000001 keeps DECIMAL (dividing would not). -#}
 select
+    row_number() over (order by lower(provider), model, effective_from) as override_id,
     lower(provider) as provider,
     model,
     cast(effective_from as timestamptz) as effective_from,

@@ -1,4 +1,8 @@
 select
+    -- numbers the rows of one query's view of the table: lets a query group by "the price row" as one integer
+    row_number() over (
+        order by provider_id, model_id, effective_from, time_from nulls first, min_input_tokens
+    ) as price_row_id,
     provider_id as price_provider_id,
     model_id as price_model_id,
     cast(effective_from as timestamptz) as effective_from,
