@@ -3,14 +3,5 @@
   query each). Fails with one row per offending column and how many rows break it.
 -#}
 {% test columns_not_null(model, columns) %}
-with counts as (
-    select
-        {% for column in columns -%}
-        count(*) filter (where {{ column }} is null) as "{{ column }}"{{ "," if not loop.last }}
-        {% endfor %}
-    from {{ model }}
-)
-select column_name, failing_rows
-from (unpivot counts on columns(*) into name column_name value failing_rows)
-where failing_rows > 0
+{{ count_failing_columns(model, columns, '{column} is null') }}
 {% endtest %}
