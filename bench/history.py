@@ -15,7 +15,6 @@ per partition. Every mart's totals must be identical between the two.
 """
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -28,7 +27,12 @@ for path in (PROJECT_ROOT, PROJECT_ROOT / "bench"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from ingest_price_summarise import peak_rss_mb, synthetic_requests  # noqa: E402
+from ingest_price_summarise import (  # noqa: E402
+    peak_rss_mb,
+    point_project_at,
+    run_ingest_and_transform,
+    synthetic_requests,
+)
 
 FIRST_DAY = date(2025, 10, 1)
 MARTS = ("cost_summary_daily", "llm_cost_by_provider", "llm_cost_by_model", "llm_cost_by_metric", "llm_cost_by_user",
@@ -37,12 +41,7 @@ MARTS = ("cost_summary_daily", "llm_cost_by_provider", "llm_cost_by_model", "llm
 
 def configure(root: Path, start: date) -> Path:
     """Point the project at `root` (warehouse, logs, empty FOCUS folder) before its definitions are imported."""
-    (root / "focus").mkdir(parents=True, exist_ok=True)
-    os.environ.update({
-        "COST_PIPELINES_DUCKDB_PATH": str(root / "warehouse.duckdb"), "COST_PIPELINES_LLM_LOGS_DIR": str(root / "logs"),
-        "COST_PIPELINES_FOCUS_DIR": str(root / "focus"), "COST_PIPELINES_CE_SOURCE": "recorded",
-        "COST_PIPELINES_START_DATE": start.isoformat(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    })  # fmt: skip
+    point_project_at(root / "warehouse.duckdb", root / "logs", root / "focus", start)
     return root / "warehouse.duckdb"
 
 
@@ -56,22 +55,10 @@ def write_day(root: Path, day: date, rows: int) -> None:
 
 def materialize(day_from: date, day_to: date) -> float:
     """One Dagster run of the ingest and transform groups over [day_from, day_to]; its wall seconds."""
-    import dagster as dg
-
-    from cost_pipelines.definitions import defs
+    import cost_pipelines.definitions  # noqa: F401  (loaded before the clock, as in a long-running worker)
 
     began = time.perf_counter()
-    selection = dg.AssetSelection.groups("ingest", "transform")
-    with dg.DagsterInstance.ephemeral() as instance:
-        job = dg.define_asset_job("bench_daily", selection=selection, partitions_def=None)
-        resolved = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=[job],
-                                  resources=defs.resources).resolve_job_def("bench_daily")  # fmt: skip
-        tags = {"dagster/asset_partition_range_start": day_from.isoformat(),
-                "dagster/asset_partition_range_end": day_to.isoformat()}  # fmt: skip
-        result = resolved.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
-        if not result.success:
-            failures = [str(e.event_specific_data.error.message)[:400] for e in result.get_step_failure_events()]
-            raise SystemExit("run failed:\n" + "\n".join(failures))
+    run_ingest_and_transform(day_from, day_to)
     return time.perf_counter() - began
 
 

@@ -392,6 +392,37 @@ def stage_baseline_load(work: Workdir, day: date) -> tuple[int, dict[str, Any]]:
     return sum(requests for _, _, _, requests, _ in summary), {"priced_s": time.perf_counter() - loaded}
 
 
+def point_project_at(warehouse: Path, logs: Path, focus: Path, start: date) -> None:
+    """Point the project at a work directory before its definitions are imported: its warehouse, LLM logs and
+    FOCUS folder, Cost Explorer answered from the recording, daily partitions from `start`."""
+    focus.mkdir(parents=True, exist_ok=True)
+    os.environ.update({
+        "COST_PIPELINES_DUCKDB_PATH": str(warehouse), "COST_PIPELINES_LLM_LOGS_DIR": str(logs),
+        "COST_PIPELINES_FOCUS_DIR": str(focus), "COST_PIPELINES_CE_SOURCE": "recorded",
+        "COST_PIPELINES_START_DATE": start.isoformat(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    })  # fmt: skip
+
+
+def run_ingest_and_transform(day_from: date, day_to: date) -> Any:
+    """One Dagster run of the ingest and transform groups, with their asset checks, over [day_from, day_to] (a
+    single-run backfill when the range has several days); exits with the step errors when it fails."""
+    import dagster as dg
+
+    from cost_pipelines.definitions import defs
+
+    job = dg.define_asset_job("bench_daily", selection=dg.AssetSelection.groups("ingest", "transform"))
+    resolved = dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=[job],
+                              resources=defs.resources).resolve_job_def("bench_daily")  # fmt: skip
+    tags = {"dagster/asset_partition_range_start": day_from.isoformat(),
+            "dagster/asset_partition_range_end": day_to.isoformat()}  # fmt: skip
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = resolved.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+    if not result.success:
+        failures = [str(e.event_specific_data.error.message)[:500] for e in result.get_step_failure_events()]
+        raise SystemExit("the pipeline run failed:\n" + "\n".join(failures))
+    return result
+
+
 def stage_pipeline(work: Workdir, day: date) -> tuple[int, dict[str, Any]]:
     """The daily run as a user triggers it, into a fresh warehouse: Dagster loads the code location and
     materializes the ingest and transform groups for the partition (prices, the LLM logs, Cost Explorer from the
@@ -406,27 +437,11 @@ def stage_pipeline(work: Workdir, day: date) -> tuple[int, dict[str, Any]]:
     parse_env = {**os.environ, "COST_PIPELINES_DUCKDB_PATH": str(work.pipeline_warehouse)}
     subprocess.run(parse, cwd=PROJECT_ROOT / "dbt_project", env=parse_env, check=True)
     began = time.perf_counter()
-    focus = work.root / "focus_exports"
-    focus.mkdir(exist_ok=True)
-    os.environ.update({
-        "COST_PIPELINES_DUCKDB_PATH": str(work.pipeline_warehouse), "COST_PIPELINES_LLM_LOGS_DIR": str(work.logs),
-        "COST_PIPELINES_FOCUS_DIR": str(focus), "COST_PIPELINES_CE_SOURCE": "recorded",
-        "COST_PIPELINES_START_DATE": (day - timedelta(days=7)).isoformat(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    })  # fmt: skip
-    import dagster as dg
-
-    from cost_pipelines.definitions import defs
+    point_project_at(work.pipeline_warehouse, work.logs, work.root / "focus_exports", day - timedelta(days=7))
+    import cost_pipelines.definitions  # noqa: F401  (the code location, loaded as the run worker would)
 
     loaded = time.perf_counter() - began
-    with dg.DagsterInstance.ephemeral() as instance:
-        result = dg.materialize(
-            [*defs.assets, *defs.asset_checks], selection=dg.AssetSelection.groups("ingest", "transform"),
-            partition_key=day.isoformat(), instance=instance, resources=defs.resources, raise_on_error=False,
-        )  # fmt: skip
-        if not result.success:
-            failures = [str(e.event_specific_data.error.message)[:500] for e in result.get_step_failure_events()]
-            raise SystemExit("the pipeline run failed:\n" + "\n".join(failures))
-        checks = result.get_asset_check_evaluations()
+    checks = run_ingest_and_transform(day, day).get_asset_check_evaluations()
     from cost_pipelines.warehouse import connect
 
     with connect(work.pipeline_warehouse, read_only=True) as con:

@@ -112,14 +112,10 @@ def summary(start: date, end: date) -> str:
         ).fetchone()
         fact = quality.reconcile_fact(con, start, end + timedelta(days=1))
         # Analytics tables appear with their assets' first materialization; until then their lines are left out.
-        present = {
-            name for (name,) in con.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'analytics'"
-            ).fetchall()
-        }  # fmt: skip
+        present = warehouse.existing_tables(con)
         anomalies = (
             []
-            if "cost_anomalies" not in present
+            if "analytics.cost_anomalies" not in present
             else con.execute(
                 "SELECT usage_date, dimension, series_key, actual_usd - expected_usd AS excess, contributors "
                 "FROM analytics.cost_anomalies WHERE usage_date >= ? AND usage_date < ? ORDER BY excess DESC LIMIT 3",
@@ -132,7 +128,7 @@ def summary(start: date, end: date) -> str:
         ).fetchone()[0]
         forecast = (
             None
-            if "spend_forecast_series" not in present
+            if "analytics.spend_forecast_series" not in present
             else con.execute(
                 "SELECT s.as_of, s.method, s.mape, s.seasonal_naive_mape, s.month_to_date_usd, s.month_end_usd, "
                 "       s.month_end_lower_80_usd, s.month_end_upper_80_usd, sum(f.forecast_usd) "
@@ -145,7 +141,7 @@ def summary(start: date, end: date) -> str:
         )
         recommendations = (
             []
-            if "recommendations" not in present
+            if "analytics.recommendations" not in present
             else con.execute(
                 "SELECT title, effort, monthly_savings_usd FROM analytics.recommendations WHERE as_of = ? "
                 "ORDER BY rank LIMIT 5",
@@ -153,9 +149,8 @@ def summary(start: date, end: date) -> str:
             ).fetchall()
         )
         alerts = None
-        if con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'alerts' "
-                       "AND table_name = 'cost_alerts'").fetchall()[0][0]:  # fmt: skip
-            raised = con.execute("SELECT count(*) FROM alerts.cost_alerts").fetchall()[0][0]
+        if warehouse.table_exists(con, "alerts", "cost_alerts"):
+            raised = warehouse.scalar(con, "SELECT count(*) FROM alerts.cost_alerts")
             rows = con.execute(
                 "SELECT a.alert_id, a.severity, a.title, string_agg(n.channel || ': ' || n.status, ', ' "
                 "ORDER BY n.channel) FROM alerts.cost_alerts a LEFT JOIN alerts.notification_log n USING (alert_id) "

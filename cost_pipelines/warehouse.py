@@ -79,6 +79,30 @@ def connect(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDB
         con.close()
 
 
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> object:
+    """The first value of a query's first row. The result is read to its end: DuckDB refuses to register a table
+    or start other work on a connection that still holds an unfinished result."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0][0] if rows else None
+
+
+def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
+    cursor = con.execute(sql, params or [])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """`schema.table` of every table and view: analytics tables appear with their asset's first run."""
+    return {name for (name,) in con.execute(
+        "SELECT table_schema || '.' || table_name FROM information_schema.tables").fetchall()}  # fmt: skip
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+                            "AND table_name = ?", [schema, table]))  # fmt: skip
+
+
 @contextmanager
 def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """All or nothing: a partition is replaced whole or left as it was."""

@@ -8,7 +8,6 @@ import glob
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -16,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
+
+from tests.net import free_port
 
 URL_ENV = "COST_PIPELINES_TEST_POSTGRES_URL"
 SERVER_USER = "postgres"
@@ -41,12 +42,6 @@ def _bin_dir() -> Path:
     if not candidates:
         raise PostgresUnavailable(f"no initdb on PATH or in /usr/lib/postgresql/*/bin, and {URL_ENV} is not set")
     return Path(candidates[-1]).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _as_server_user(command: list[str]) -> list[str]:
@@ -79,7 +74,7 @@ def postgres_server() -> Iterator[PostgresParams]:
     bin_dir = _bin_dir()
     root = Path(tempfile.mkdtemp(prefix="pg-test-"))
     data, sockets, password_file = root / "data", root / "sockets", root / "pwfile"
-    password, port = secrets.token_hex(12), _free_port()
+    password, port = secrets.token_hex(12), free_port()
     sockets.mkdir()
     password_file.write_text(password + "\n")
     if os.geteuid() == 0:

@@ -13,8 +13,7 @@ from decimal import Decimal
 
 from cost_pipelines.alerts.budgets import AnomalyAlerting, severity
 from cost_pipelines.alerts.status import BudgetStatus
-
-CENT = Decimal("0.01")
+from cost_pipelines.money import CENT, usd
 
 
 @dataclass(frozen=True)
@@ -44,10 +43,6 @@ class Alert:
         return hashlib.sha256(self.key.encode()).hexdigest()[:12]
 
 
-def _usd(value: Decimal) -> str:
-    return f"${value.quantize(CENT):,}"
-
-
 def run_rate_projection(status: BudgetStatus) -> Decimal:
     """Spend at period end if the rest of the period costs what its elapsed days cost on average."""
     elapsed = (status.as_of - status.period_start).days + 1
@@ -74,8 +69,8 @@ def budget_alerts(statuses: list[BudgetStatus]) -> list[Alert]:
         }  # fmt: skip
         where = f"{b.name} ({b.scope_label}, {b.period} from {s.period_start})"
         status_line = (
-            f"{_usd(s.spent)} spent of {_usd(b.limit_usd)} ({s.percent_used.quantize(Decimal('0.1'))}%) as of "
-            f"{s.as_of}; {s.days_left} day(s) left in the period; projected {_usd(projected)} at period end "
+            f"{usd(s.spent)} spent of {usd(b.limit_usd)} ({s.percent_used.quantize(Decimal('0.1'))}%) as of "
+            f"{s.as_of}; {s.days_left} day(s) left in the period; projected {usd(projected)} at period end "
             f"({basis})."
         )
         for threshold in s.thresholds_crossed:
@@ -98,8 +93,8 @@ def budget_alerts(statuses: list[BudgetStatus]) -> list[Alert]:
                     kind="budget_forecast",
                     severity=severity(threshold),
                     title=f"Budget {b.name} is forecast to reach {threshold}% of its limit",
-                    message=f"{where}: forecast (p80) {_usd(s.forecast_p80)} at period end, "
-                    f"{(s.forecast_p80 * 100 / b.limit_usd).quantize(Decimal('0.1'))}% of {_usd(b.limit_usd)}. "
+                    message=f"{where}: forecast (p80) {usd(s.forecast_p80)} at period end, "
+                    f"{(s.forecast_p80 * 100 / b.limit_usd).quantize(Decimal('0.1'))}% of {usd(b.limit_usd)}. "
                     f"{status_line}",
                     threshold=threshold,
                     **common,
@@ -137,7 +132,7 @@ def anomaly_alerts(rows: list[AnomalyRow], as_of: date, settings: AnomalyAlertin
             continue
         if abs(change) < settings.min_change_usd:
             continue
-        contributors = "; ".join(f"{d}={v} ({'+' if Decimal(c) >= 0 else ''}{_usd(Decimal(c))})"
+        contributors = "; ".join(f"{d}={v} ({'+' if Decimal(c) >= 0 else ''}{usd(Decimal(c))})"
                                  for d, v, c in r.contributors)  # fmt: skip
         sign = "+" if change >= 0 else "-"
         alerts.append(
@@ -147,8 +142,8 @@ def anomaly_alerts(rows: list[AnomalyRow], as_of: date, settings: AnomalyAlertin
                 severity=anomaly_severity(r.actual_usd, r.expected_usd),
                 title=f"Unusual spend on {r.usage_date}: {r.dimension}={r.series_key}",
                 message=(
-                    f"{r.dimension}={r.series_key} cost {_usd(r.actual_usd)} on {r.usage_date}, against "
-                    f"{_usd(r.expected_usd)} expected ({sign}{_usd(abs(change))}; {r.kinds})."
+                    f"{r.dimension}={r.series_key} cost {usd(r.actual_usd)} on {r.usage_date}, against "
+                    f"{usd(r.expected_usd)} expected ({sign}{usd(abs(change))}; {r.kinds})."
                     + (f" Top contributors: {contributors}." if contributors else "")
                 ),
                 as_of=r.usage_date,

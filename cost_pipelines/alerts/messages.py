@@ -7,13 +7,14 @@ from email.message import EmailMessage
 from email.utils import formatdate
 
 from cost_pipelines.alerts.evaluate import Alert
+from cost_pipelines.money import usd
 
 SEVERITY_EMOJI = {"critical": ":red_circle:", "warning": ":warning:", "info": ":information_source:"}
 SEVERITY_COLOUR = {"critical": "#b42318", "warning": "#b54708", "info": "#175cd3"}
 
 
-def _usd(value: Decimal | None) -> str:
-    return "" if value is None else f"${value.quantize(Decimal('0.01')):,}"
+def _amount(value: Decimal | None) -> str:
+    return "" if value is None else usd(value)  # an absent figure is left out, not shown as n/a
 
 
 def facts(alert: Alert) -> list[tuple[str, str]]:
@@ -23,13 +24,13 @@ def facts(alert: Alert) -> list[tuple[str, str]]:
         ("Scope", alert.scope or ""),
         ("Period", f"{alert.period} from {alert.period_start}" if alert.period else ""),
         ("Used", f"{alert.percent_used}%" if alert.percent_used is not None else ""),
-        ("Spent", _usd(alert.spent_usd)),
-        ("Limit", _usd(alert.limit_usd)),
+        ("Spent", _amount(alert.spent_usd)),
+        ("Limit", _amount(alert.limit_usd)),
         ("Days left", "" if alert.days_left is None else str(alert.days_left)),
-        ("Projected at period end", _usd(alert.projected_usd)),
+        ("Projected at period end", _amount(alert.projected_usd)),
     ]
     if alert.kind == "anomaly":
-        rows.append(("Expected", _usd(Decimal(alert.details["expected_usd"]))))
+        rows.append(("Expected", usd(Decimal(alert.details["expected_usd"]))))
     return [(label, value) for label, value in rows if value]
 
 

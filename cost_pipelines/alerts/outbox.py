@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from cost_pipelines.alerts.channels import Channel, DeliveryError, redact
 from cost_pipelines.alerts.evaluate import Alert, details_json
-from cost_pipelines.warehouse import transaction
+from cost_pipelines.warehouse import fetch_dicts, scalar, table_exists, transaction
 
 SCHEMA = "alerts"
 DDL = (
@@ -158,15 +158,14 @@ class Due:
 
 def due_notifications(con: duckdb.DuckDBPyConnection, now: datetime, limit: int = 500) -> list[Due]:
     ensure_tables(con)
-    cursor = con.execute(
+    rows = fetch_dicts(
+        con,
         f"""SELECT n.notification_id AS nid, n.channel AS n_channel, n.attempts AS n_attempts, a.*
             FROM {SCHEMA}.notification_log n JOIN {SCHEMA}.cost_alerts a USING (alert_id)
             WHERE n.status = 'pending' AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= ?)
             ORDER BY a.created_at, n.notification_id LIMIT ?""",
         [now, limit],
     )
-    names = [d[0] for d in cursor.description]
-    rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     return [Due(r["nid"], r["n_channel"], r["n_attempts"], _alert(r)) for r in rows]
 
 
@@ -175,7 +174,6 @@ class DeliveryReport:
     sent: int = 0
     failed: int = 0  # gave up: out of attempts, or an error no retry can fix
     retrying: int = 0
-    next_retry_at: datetime | None = None
 
 
 def deliver_due(
@@ -221,21 +219,20 @@ def deliver_due(
             report.failed += 1
         else:
             report.retrying += 1
-            report.next_retry_at = min(filter(None, [report.next_retry_at, retry_at]))
     return report
 
 
 def next_retry_at(con: duckdb.DuckDBPyConnection) -> datetime | None:
     """When the earliest pending notification is due again (None when nothing is waiting)."""
     ensure_tables(con)
-    return con.execute(
-        f"SELECT min(coalesce(next_attempt_at, created_at)) FROM {SCHEMA}.notification_log WHERE status = 'pending'"
-    ).fetchall()[0][0]
+    return scalar(
+        con,
+        f"SELECT min(coalesce(next_attempt_at, created_at)) FROM {SCHEMA}.notification_log WHERE status = 'pending'",
+    )
 
 
 def _present(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
-                            "AND table_name = 'cost_alerts'", [SCHEMA]).fetchall()[0][0])  # fmt: skip
+    return table_exists(con, SCHEMA, "cost_alerts")
 
 
 def list_alerts(con: duckdb.DuckDBPyConnection, include_acknowledged: bool = False, limit: int = 50) -> list[dict]:
@@ -243,7 +240,8 @@ def list_alerts(con: duckdb.DuckDBPyConnection, include_acknowledged: bool = Fal
     if not _present(con):
         return []
     where = "" if include_acknowledged else "WHERE a.acknowledged_at IS NULL"
-    cursor = con.execute(
+    return fetch_dicts(
+        con,
         f"""SELECT a.alert_id, a.created_at, a.severity, a.kind, a.title, a.acknowledged_at, a.acknowledged_by,
                    string_agg(n.channel || ':' || n.status || ' (' || n.attempts || ')', ', '
                               ORDER BY n.channel) AS deliveries
@@ -251,8 +249,6 @@ def list_alerts(con: duckdb.DuckDBPyConnection, include_acknowledged: bool = Fal
             {where} GROUP BY ALL ORDER BY a.created_at DESC, a.alert_id LIMIT ?""",
         [limit],
     )
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def acknowledge(con: duckdb.DuckDBPyConnection, alert_id: str, by: str, now: datetime) -> tuple[datetime, str] | None:

@@ -12,6 +12,7 @@ import duckdb
 import pyarrow as pa
 
 from cost_pipelines.alerts.budgets import Budget, period_bounds
+from cost_pipelines.warehouse import table_exists
 
 # budget scope -> fct_costs column it filters on
 SCOPE_COLUMNS = {
@@ -89,11 +90,7 @@ def _spend(con: duckdb.DuckDBPyConnection, budgets: list[Budget], as_of: date) -
 
 
 def _month_end_p80(con: duckdb.DuckDBPyConnection, as_of: date) -> dict[tuple[str, str], Decimal]:
-    present = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'analytics' "
-        "AND table_name = 'spend_forecast_series'"
-    ).fetchall()[0][0]  # fetched to the end: DuckDB refuses to register a table behind an unfinished result
-    if not present:
+    if not table_exists(con, "analytics", "spend_forecast_series"):
         return {}
     rows = con.execute(
         "SELECT dimension, series_key, month_end_p80_usd FROM analytics.spend_forecast_series "

@@ -10,8 +10,9 @@ import duckdb
 import pyarrow as pa
 
 from cost_pipelines.analytics.store import replace_rows
+from cost_pipelines.money import CENT, usd
+from cost_pipelines.warehouse import fetch_dicts, table_exists
 
-CENT = Decimal("0.01")
 # series a mover can be: dimension -> SQL expression over marts.fct_costs (NULL = not part of that dimension)
 MOVER_DIMENSIONS = {
     "provider": "provider_name",
@@ -78,21 +79,8 @@ def _movers(con: duckdb.DuckDBPyConnection, day: date, n: int) -> list[Mover]:
     return sorted(movers, key=lambda m: (-abs(m.change), m.dimension, m.key))[:n]
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'analytics' AND table_name = ?",
-            [name],
-        ).fetchone()[0]
-    )
-
-
 def _rows(con: duckdb.DuckDBPyConnection, table: str, sql: str, params: list) -> list[dict]:
-    if not _table_exists(con, table):
-        return []
-    result = con.execute(sql, params)
-    columns = [d[0] for d in result.description]
-    return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+    return fetch_dicts(con, sql, params) if table_exists(con, "analytics", table) else []
 
 
 def load_report(con: duckdb.DuckDBPyConnection, day: date, movers: int = 5, top: int = 3) -> DailyReport:
@@ -153,10 +141,6 @@ def load_report(con: duckdb.DuckDBPyConnection, day: date, movers: int = 5, top:
     )
 
 
-def _usd(value: Decimal | None) -> str:
-    return "n/a" if value is None else f"${value.quantize(CENT):,}"
-
-
 def _signed_usd(value: Decimal) -> str:
     sign = "+" if value >= 0 else "-"
     return f"{sign}${abs(value).quantize(CENT):,}"
@@ -170,50 +154,49 @@ def render_markdown(r: DailyReport) -> str:
     lines = [
         f"## Cost report for {r.day:%A %Y-%m-%d}",
         "",
-        f"**Total {_usd(r.total)}**: {_pct(r.change(r.total, r.day_before))} vs the day before "
-        f"({_usd(r.day_before)}), {_pct(r.change(r.total, r.week_before))} vs {r.day - timedelta(days=7):%A} a week "
-        f"before ({_usd(r.week_before)}).",
+        f"**Total {usd(r.total)}**: {_pct(r.change(r.total, r.day_before))} vs the day before "
+        f"({usd(r.day_before)}), {_pct(r.change(r.total, r.week_before))} vs {r.day - timedelta(days=7):%A} a week "
+        f"before ({usd(r.week_before)}).",
         "",
-        f"LLM: {r.llm_requests:,} requests, {_usd(r.llm_cost)}"
-        + (f" ({_usd(r.llm_cost / r.llm_requests)} per request)." if r.llm_requests else "."),
+        f"LLM: {r.llm_requests:,} requests, {usd(r.llm_cost)}"
+        + (f" ({usd(r.llm_cost / r.llm_requests)} per request)." if r.llm_requests else "."),
         "",
         "| provider | cost | the day before |",
         "|---|---|---|",
-        *(f"| {p} | {_usd(c)} | {_usd(b)} |" for p, c, b in r.by_provider),
+        *(f"| {p} | {usd(c)} | {usd(b)} |" for p, c, b in r.by_provider),
     ]
     if r.by_task:
         lines += ["", "| task type | requests | cost |", "|---|---|---|"]
-        lines += [f"| {t} | {n:,} | {_usd(c)} |" for t, n, c in r.by_task]
+        lines += [f"| {t} | {n:,} | {usd(c)} |" for t, n, c in r.by_task]
     lines += ["", "**Top movers** (vs the same weekday a week before)", ""]
     lines += [
-        f"- {m.dimension} {m.key}: {_usd(m.cost)} ({_signed_usd(m.change)}, was {_usd(m.week_before)})"
-        for m in r.movers
+        f"- {m.dimension} {m.key}: {usd(m.cost)} ({_signed_usd(m.change)}, was {usd(m.week_before)})" for m in r.movers
     ] or ["- none"]
     lines += ["", "**Anomalies**", ""]
     lines += [
-        f"- {a['dimension']} {a['series_key']}: {_usd(a['actual_usd'])} against {_usd(a['expected_usd'])} expected "
+        f"- {a['dimension']} {a['series_key']}: {usd(a['actual_usd'])} against {usd(a['expected_usd'])} expected "
         f"({a['kinds']}); contributors: " + ", ".join(f"{d}={v} ({_signed_usd(Decimal(c))})" for d, v, c in
                                                     a["contributors"])
         for a in r.anomalies
     ] or ["- none"]  # fmt: skip
     if r.forecast and (r.day + timedelta(days=1)).month != r.day.month:
-        lines += ["", f"**Month closed** at {_usd(r.forecast['month_to_date_usd'])}."]
+        lines += ["", f"**Month closed** at {usd(r.forecast['month_to_date_usd'])}."]
     elif r.forecast:
         f = r.forecast
         interval = (
-            f" (80% interval {_usd(f['month_end_lower_80_usd'])} to {_usd(f['month_end_upper_80_usd'])})"
+            f" (80% interval {usd(f['month_end_lower_80_usd'])} to {usd(f['month_end_upper_80_usd'])})"
             if f["month_end_upper_80_usd"] is not None
             else " (no interval: too little history)"
         )
         lines += [
             "",
-            f"**Month end**: {_usd(f['month_end_usd'])} projected{interval}, {_usd(f['month_to_date_usd'])} spent "
+            f"**Month end**: {usd(f['month_end_usd'])} projected{interval}, {usd(f['month_to_date_usd'])} spent "
             f"so far ({f['method']}).",
         ]
     if r.recommendations:
         lines += ["", "**Top recommendations**", ""]
         lines += [
-            f"{x['rank']}. {x['title']}: {_usd(x['monthly_savings_usd'])} a month ({x['effort']})"
+            f"{x['rank']}. {x['title']}: {usd(x['monthly_savings_usd'])} a month ({x['effort']})"
             for x in r.recommendations
         ]
     return "\n".join(lines)

@@ -22,8 +22,9 @@ from cost_pipelines.defs.analytics import COST_ANOMALIES, FCT_COSTS, SPEND_FOREC
 from cost_pipelines.defs.jobs import daily_cost_job
 from cost_pipelines.defs.metadata import markdown_table
 from cost_pipelines.defs.owners import OWNERS_ALERTS
-from cost_pipelines.defs.partitions import daily_partitions, single_run
+from cost_pipelines.defs.partitions import daily_partitions, partition_days, single_run
 from cost_pipelines.resources import NotifierResource, WarehouseResource
+from cost_pipelines.warehouse import existing_tables, scalar, table_exists
 
 BUDGET_STATUS = dg.AssetKey(["alerts", "budget_status"])
 COST_ALERTS = dg.AssetKey(["alerts", "cost_alerts"])
@@ -48,9 +49,7 @@ COST_ALERTS = dg.AssetKey(["alerts", "cost_alerts"])
 def budget_status_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     path = settings.budgets_path()
     budgets = load_budgets(path)  # raises with every problem, naming budget and field
-    window = context.partition_time_window
-    start, end = window.start.date(), window.end.date()
-    days = [start + timedelta(days=i) for i in range((end - start).days)]
+    days = partition_days(context)
     with warehouse.connect(read_only=True) as con:
         statuses = [s for day in days for s in budget_status(con, budgets, day)]
     with warehouse.connect() as con:
@@ -84,21 +83,18 @@ class AlertsConfig(dg.Config):
 
 
 def _latest_day(con) -> date | None:
-    tables = {t for (t,) in con.execute("SELECT table_schema || '.' || table_name FROM information_schema.tables")
-              .fetchall()}  # fmt: skip
+    tables = existing_tables(con)
     if "analytics.budget_status" in tables:
-        day = con.execute("SELECT max(as_of) FROM analytics.budget_status").fetchall()[0][0]
+        day = scalar(con, "SELECT max(as_of) FROM analytics.budget_status")
         if day is not None:
             return day
     if "marts.fct_costs" in tables:
-        return con.execute("SELECT max(usage_date) FROM marts.fct_costs").fetchall()[0][0]
+        return scalar(con, "SELECT max(usage_date) FROM marts.fct_costs")
     return None
 
 
 def _anomaly_rows(con, since: date, until: date) -> list[AnomalyRow]:
-    present = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'analytics' "
-                          "AND table_name = 'cost_anomalies'").fetchall()[0][0]  # fmt: skip
-    if not present:
+    if not table_exists(con, "analytics", "cost_anomalies"):
         return []
     rows = con.execute(
         "SELECT usage_date, dimension, series_key, kinds, actual_usd, expected_usd, contributors "

@@ -25,7 +25,7 @@ from cost_pipelines.analytics.series import load_cost_series
 from cost_pipelines.defs.dbt import cost_dbt_models
 from cost_pipelines.defs.metadata import markdown_table
 from cost_pipelines.defs.owners import OWNERS_ANALYTICS
-from cost_pipelines.defs.partitions import daily_partitions, single_run
+from cost_pipelines.defs.partitions import daily_partitions, last_day, partition_days, single_run
 from cost_pipelines.resources import WarehouseResource
 from cost_pipelines.warehouse import transaction
 
@@ -80,12 +80,11 @@ class AnomalyConfig(dg.Config):
 def cost_anomalies(
     context: dg.AssetExecutionContext, config: AnomalyConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    window = context.partition_time_window
-    start, end = window.start.date(), window.end.date()
+    days = partition_days(context)
+    start, end = days[0], days[-1] + timedelta(days=1)
     thresholds = AnomalyThresholds(**config.model_dump())
     with warehouse.connect(read_only=True) as con:
         detail = con.execute(_DETAIL_SQL, [start - timedelta(days=thresholds.window_days), end]).df()
-    days = [start + timedelta(days=i) for i in range((end - start).days)]
     detail["usage_date"] = pd.to_datetime(detail["usage_date"])
     found = explain(detail, detect(series_from_detail(detail), days, thresholds)) if len(detail) else []
     rows = pa.table({
@@ -174,7 +173,7 @@ def spend_forecast(
     context: dg.AssetExecutionContext, config: ForecastConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     # A backfill of many days forecasts once, from its last day: earlier as-of days would be forecasts of the past.
-    as_of = context.partition_time_window.end.date() - timedelta(days=1)
+    as_of = last_day(context)
     settings = ForecastSettings(
         backtest_weeks=config.backtest_weeks, min_history_days=config.min_history_days, outlier_z=config.outlier_z
     )
@@ -278,7 +277,7 @@ class RecommendationConfig(dg.Config):
 def recommendations(
     context: dg.AssetExecutionContext, config: RecommendationConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    as_of = context.partition_time_window.end.date() - timedelta(days=1)
+    as_of = last_day(context)
     with warehouse.connect(read_only=True) as con:
         window, found = recommend(con, as_of, config.settings())
     with warehouse.connect() as con:
@@ -316,9 +315,7 @@ def recommendations(
     ),
 )
 def daily_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    window = context.partition_time_window
-    start, end = window.start.date(), window.end.date()
-    days = [start + timedelta(days=i) for i in range((end - start).days)]
+    days = partition_days(context)
     with warehouse.connect(read_only=True) as con:
         reports = [load_report(con, day) for day in days]
     with warehouse.connect() as con:

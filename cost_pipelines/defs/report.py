@@ -1,6 +1,6 @@
 """What people look at: the self-contained HTML cost report and the Prometheus metrics file."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -8,7 +8,7 @@ from cost_pipelines import settings
 from cost_pipelines.defs.alerts import BUDGET_STATUS
 from cost_pipelines.defs.analytics import COST_ANOMALIES, FCT_COSTS, RECOMMENDATIONS, SPEND_FORECAST, SUMMED_REQUESTS
 from cost_pipelines.defs.owners import OWNERS_ANALYTICS
-from cost_pipelines.defs.partitions import daily_partitions, single_run
+from cost_pipelines.defs.partitions import daily_partitions, last_day, single_run
 from cost_pipelines.report.data import load_report_data
 from cost_pipelines.report.prometheus import collect, render
 from cost_pipelines.report.render import render_report
@@ -45,7 +45,7 @@ def _write_atomically(path, text: str) -> None:
     ),
 )
 def cost_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    as_of = context.partition_time_window.end.date() - timedelta(days=1)
+    as_of = last_day(context)
     with warehouse.connect(read_only=True) as con:
         data = load_report_data(con, as_of)
     page = render_report(data, f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
@@ -81,7 +81,7 @@ def cost_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     ),
 )
 def prometheus_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    as_of = context.partition_time_window.end.date() - timedelta(days=1)
+    as_of = last_day(context)
     with warehouse.connect(read_only=True) as con:
         metrics = collect(con, as_of)
     path = settings.data_dir() / "metrics" / "cost_pipelines.prom"

@@ -12,7 +12,7 @@ from cost_pipelines.ingest import normalize
 from cost_pipelines.ingest.sources import LogSource
 from cost_pipelines.pricing.model_resolution import resolve_models
 from cost_pipelines.pricing.price_table import genai_prices_version
-from cost_pipelines.warehouse import RAW_SCHEMA, ensure_raw_tables, transaction
+from cost_pipelines.warehouse import RAW_SCHEMA, ensure_raw_tables, scalar, transaction
 
 
 class RowAccountingError(RuntimeError):
@@ -53,11 +53,12 @@ def ingest_day(con: duckdb.DuckDBPyConnection, source: LogSource, day: date) -> 
                 written += usable
                 if relation.rows != usable:  # a Parquet file whose every record was usable needs no second scan
                     quarantined += normalize.insert_rejected(con, relation, day, quarantine)
-            quarantined += con.execute(
+            quarantined += scalar(
+                con,
                 f"INSERT INTO {quarantine} (partition_date, source, row_number, reason, raw_record, quarantined_at) "
                 "SELECT ?, source, row_number, reason, raw_record, now() FROM _rejects",
                 [day],
-            ).fetchall()[0][0]
+            )
             report.duplicates, moved = normalize.resolve_repeats(con, day, requests, quarantine)
             report.rows_kept = written - report.duplicates - moved
             report.quarantined = quarantined + moved

@@ -29,6 +29,7 @@ from cost_pipelines.ingest.canonical import (
 )
 from cost_pipelines.ingest.provider_bodies import ENVELOPE_BODY_KEYS, UnreadableBody, body_to_fields
 from cost_pipelines.ingest.sources import SourceFile
+from cost_pipelines.warehouse import scalar
 
 _CANDIDATE_COLUMNS = ("source", "row_number", "raw_record", *FIELDS)
 _REJECT_COLUMNS = ("source", "row_number", "reason", "raw_record")
@@ -88,7 +89,7 @@ def _field_expr(present: set[str], value_of: Callable[[str], str]) -> str:
 
 
 def _count_rows(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    return scalar(con, f"SELECT count(*) FROM {table}")
 
 
 def _read_csv(con: duckdb.DuckDBPyConnection, file: SourceFile, scan_no: int) -> int:
@@ -99,17 +100,18 @@ def _read_csv(con: duckdb.DuckDBPyConnection, file: SourceFile, scan_no: int) ->
     )
     present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()}
     fields = _field_expr(present, lambda c: f"t.{_q(c)}")
-    kept = con.execute(
+    kept = scalar(
+        con,
         f"""INSERT INTO _candidates BY NAME
         SELECT {_lit(file.name)} AS source, row_number() OVER () AS row_number, to_json(t) AS raw_record, {fields}
-        FROM {reader} t"""
-    ).fetchall()[0][0]
+        FROM {reader} t""",
+    )
     con.execute(
         f"""INSERT INTO _rejects
         SELECT {_lit(file.name)}, line, 'malformed CSV line: ' || error_message, csv_line
         FROM {rejects} QUALIFY row_number() OVER (PARTITION BY line ORDER BY column_idx) = 1"""
     )
-    rejected = con.execute(f"SELECT count(DISTINCT line) FROM {rejects}").fetchall()[0][0]
+    rejected = scalar(con, f"SELECT count(DISTINCT line) FROM {rejects}")
     con.execute(f"DROP TABLE {rejects}")
     con.execute(f"DROP TABLE {rejects}_scan")
     return kept + rejected
@@ -186,7 +188,7 @@ def _append_arrow(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str,
 def _parquet_relation(con: duckdb.DuckDBPyConnection, file: SourceFile) -> tuple[Relation, int]:
     reader = f"read_parquet({_lit(file.path)}, file_row_number = true)"
     columns = {name: kind for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()}
-    rows = con.execute(f"SELECT sum(num_rows) FROM parquet_file_metadata({_lit(file.path)})").fetchall()[0][0]
+    rows = scalar(con, f"SELECT sum(num_rows) FROM parquet_file_metadata({_lit(file.path)})")
     del columns["file_row_number"]
     record = "struct_pack(" + ", ".join(f"{_q(c)} := t.{_q(c)}" for c in columns) + ")"
     relation = Relation(
@@ -315,9 +317,9 @@ def _reason_expr(day: date, typed: set[str]) -> str:
         END"""
 
 
-def content_expr(prefix: str = "") -> str:
+def content_expr() -> str:
     """What a request says, as one text: rows agreeing on it are copies of each other."""
-    return "concat_ws('|', " + ", ".join(f"{prefix}{c}" for c in CONTENT_FIELDS) + ")"
+    return "concat_ws('|', " + ", ".join(CONTENT_FIELDS) + ")"
 
 
 def checked_sql(relation: Relation, day: date) -> str:
@@ -342,24 +344,26 @@ def insert_usable(con: duckdb.DuckDBPyConnection, relation: Relation, day: date,
                reported_cost_usd_n AS reported_cost_usd, request_id, source, row_number
         FROM ({checked_sql(relation, day)}) WHERE reason IS NULL"""
     # A row without a request id gets a stable hash of its content, so a file read twice still dedupes.
-    return con.execute(
+    return scalar(
+        con,
         f"""INSERT INTO {target} (request_id, occurred_at, usage_date, provider, model, input_tokens,
                 cache_read_tokens, cache_write_tokens, output_tokens, user_id, team, project, environment,
                 task_type, latency_ms, status, reported_cost_usd, source, source_row, ingested_at)
         SELECT COALESCE(request_id, 'sha-' || md5({content_expr()})), occurred_at, CAST(occurred_at AS DATE),
                provider, model, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, user_id, team,
                project, environment, task_type, latency_ms, status, reported_cost_usd, source, row_number, now()
-        FROM ({typed})"""
-    ).fetchall()[0][0]
+        FROM ({typed})""",
+    )
 
 
 def insert_rejected(con: duckdb.DuckDBPyConnection, relation: Relation, day: date, target: str) -> int:
     """Stream the relation's unusable records into the quarantine `target` with their reason and original text."""
-    return con.execute(
+    return scalar(
+        con,
         f"""INSERT INTO {target} (partition_date, source, row_number, reason, raw_record, quarantined_at)
         SELECT DATE '{day.isoformat()}', source, row_number, reason, {relation.raw_record}, now()
-        FROM ({checked_sql(relation, day)}) r WHERE reason IS NOT NULL"""
-    ).fetchall()[0][0]
+        FROM ({checked_sql(relation, day)}) r WHERE reason IS NOT NULL""",
+    )
 
 
 def resolve_repeats(con: duckdb.DuckDBPyConnection, day: date, requests: str, quarantine: str) -> tuple[int, int]:
@@ -382,14 +386,15 @@ def resolve_repeats(con: duckdb.DuckDBPyConnection, day: date, requests: str, qu
         WINDOW w AS (PARTITION BY request_id ORDER BY source, source_row)""",
         [day],
     )
-    moved = con.execute(
+    moved = scalar(
+        con,
         f"""INSERT INTO {quarantine} (partition_date, source, row_number, reason, raw_record, quarantined_at)
         SELECT DATE '{day.isoformat()}', c.source, c.source_row,
                'request_id ' || c.request_id || ' repeats ' || c.first_seen || ' with different values',
                to_json(r), now()
         FROM _copies c JOIN {requests} r ON r.rowid = c.rid
-        WHERE c.copy_no > 1 AND c.content_hash <> c.first_hash"""
-    ).fetchall()[0][0]
+        WHERE c.copy_no > 1 AND c.content_hash <> c.first_hash""",
+    )
     removed = con.execute(f"DELETE FROM {requests} WHERE rowid IN (SELECT rid FROM _copies WHERE copy_no > 1)")
     removed_count = removed.fetchall()[0][0]
     return removed_count - moved, moved

@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import duckdb
 
+from cost_pipelines.warehouse import existing_tables, fetch_dicts, scalar
+
 HISTORY_DAYS = 90
 TOP_DAYS = 30
 
@@ -30,25 +32,8 @@ class ReportData:
     day_before_total: Decimal = Decimal(0)
 
 
-def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    rows = con.execute("SELECT table_schema || '.' || table_name FROM information_schema.tables").fetchall()
-    return {name for (name,) in rows}
-
-
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]:
-    cursor = con.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def latest_day(con: duckdb.DuckDBPyConnection) -> date | None:
-    if "marts.fct_costs" not in _tables(con):
-        return None
-    return con.execute("SELECT max(usage_date) FROM marts.fct_costs WHERE x_source = 'llm_logs'").fetchall()[0][0]
-
-
 def load_report_data(con: duckdb.DuckDBPyConnection, as_of: date) -> ReportData:
-    tables = _tables(con)
+    tables = existing_tables(con)
     data = ReportData(as_of)
     start, month_start = as_of - timedelta(days=HISTORY_DAYS - 1), as_of.replace(day=1)
     if "marts.fct_costs" in tables:
@@ -65,9 +50,11 @@ def load_report_data(con: duckdb.DuckDBPyConnection, as_of: date) -> ReportData:
         data.month_to_date = sum((c for _, c in data.month_daily_total), Decimal(0))
         by_day = dict(data.month_daily_total)
         data.day_total = by_day.get(as_of, Decimal(0))
-        data.day_before_total = con.execute(
-            "SELECT coalesce(sum(billed_cost), 0) FROM marts.fct_costs WHERE usage_date = ?", [as_of - timedelta(1)]
-        ).fetchall()[0][0]
+        data.day_before_total = scalar(
+            con,
+            "SELECT coalesce(sum(billed_cost), 0) FROM marts.fct_costs WHERE usage_date = ?",
+            [as_of - timedelta(1)],
+        )
         since = as_of - timedelta(days=TOP_DAYS - 1)
         queries = {
             "Services and LLM providers": "provider_name || ' / ' || service_name",
@@ -89,21 +76,22 @@ def load_report_data(con: duckdb.DuckDBPyConnection, as_of: date) -> ReportData:
             [as_of - timedelta(days=TOP_DAYS - 1), as_of],
         ).fetchall()
     if "analytics.spend_forecast" in tables:
-        made = con.execute(
-            "SELECT max(as_of) FROM analytics.spend_forecast WHERE dimension = 'total' AND as_of <= ?", [as_of]
-        ).fetchall()[0][0]
+        made = scalar(
+            con, "SELECT max(as_of) FROM analytics.spend_forecast WHERE dimension = 'total' AND as_of <= ?", [as_of]
+        )
         if made is not None:
             data.forecast = con.execute(
                 "SELECT forecast_date, forecast_usd, lower_80_usd, upper_80_usd, lower_95_usd, upper_95_usd "
                 "FROM analytics.spend_forecast WHERE as_of = ? AND dimension = 'total' ORDER BY forecast_date",
                 [made],
             ).fetchall()
-            data.forecast_method = con.execute(
+            data.forecast_method = scalar(
+                con,
                 "SELECT any_value(method) FROM analytics.spend_forecast WHERE as_of = ? AND dimension = 'total'",
                 [made],
-            ).fetchall()[0][0]
+            )
     if "analytics.spend_forecast_series" in tables:
-        row = _rows(
+        row = fetch_dicts(
             con,
             "SELECT month_end_usd, month_end_lower_80_usd, month_end_upper_80_usd, month_end_p80_usd "
             "FROM analytics.spend_forecast_series WHERE dimension = 'total' AND as_of = ?",
@@ -117,14 +105,14 @@ def load_report_data(con: duckdb.DuckDBPyConnection, as_of: date) -> ReportData:
             [start, as_of],
         ).fetchall()
     if "analytics.budget_status" in tables:
-        data.budgets = _rows(
+        data.budgets = fetch_dicts(
             con,
             "SELECT budget, scope, period, period_start, limit_usd, spent_usd, percent_used, forecast_p80_usd, "
             "days_left FROM analytics.budget_status WHERE as_of = ? ORDER BY percent_used DESC, budget",
             [as_of],
         )
     if "analytics.recommendations" in tables:
-        data.recommendations = _rows(
+        data.recommendations = fetch_dicts(
             con,
             "SELECT rank, kind, title, effort, monthly_savings_usd FROM analytics.recommendations "
             "WHERE as_of = (SELECT max(as_of) FROM analytics.recommendations WHERE as_of <= ?) ORDER BY rank LIMIT 10",

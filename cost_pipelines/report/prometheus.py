@@ -8,6 +8,8 @@ from decimal import Decimal
 
 import duckdb
 
+from cost_pipelines.warehouse import scalar, table_exists
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -43,15 +45,10 @@ def render(metrics: Iterable[Metric]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND "
-                            "table_name = ?", [schema, table]).fetchall()[0][0])  # fmt: skip
-
-
 def collect(con: duckdb.DuckDBPyConnection, as_of: date) -> list[Metric]:
     """Totals up to and including `as_of` (counters), and the state on `as_of` (gauges)."""
     metrics = []
-    if _table_exists(con, "intermediate", "int_llm_requests_summed"):
+    if table_exists(con, "intermediate", "int_llm_requests_summed"):
         rows = con.execute(
             "SELECT provider, model, coalesce(task_type, ''), coalesce(user_id, ''), coalesce(sum(total_cost_usd), 0) "
             "FROM intermediate.int_llm_requests_summed WHERE usage_date <= ? GROUP BY ALL ORDER BY ALL",
@@ -68,13 +65,14 @@ def collect(con: duckdb.DuckDBPyConnection, as_of: date) -> list[Metric]:
         metrics.append(Metric("llm_api_calls_total", "counter", "Total LLM API calls.", [
             Sample({"provider": p, "model": m, "status": s}, int(n)) for p, m, s, n in rows
         ]))  # fmt: skip
-        day = con.execute(
+        day = scalar(
+            con,
             "SELECT coalesce(sum(total_cost_usd), 0) FROM intermediate.int_llm_requests_summed WHERE usage_date = ?",
             [as_of],
-        ).fetchall()[0][0]
+        )
         metrics.append(Metric("llm_cost_per_hour_usd", "gauge", f"LLM cost per hour on {as_of} (the day's cost / 24).",
                               [Sample({}, day / 24)]))  # fmt: skip
-    if _table_exists(con, "marts", "fct_costs"):
+    if table_exists(con, "marts", "fct_costs"):
         rows = con.execute(
             "SELECT provider_name, service_name, sum(billed_cost) FROM marts.fct_costs WHERE usage_date <= ? "
             "GROUP BY ALL ORDER BY ALL",
@@ -84,7 +82,7 @@ def collect(con: duckdb.DuckDBPyConnection, as_of: date) -> list[Metric]:
                               "(fct_costs), by provider and service.", [
             Sample({"provider": p, "service": s}, c) for p, s, c in rows
         ]))  # fmt: skip
-    if _table_exists(con, "analytics", "budget_status"):
+    if table_exists(con, "analytics", "budget_status"):
         rows = con.execute(
             "SELECT budget, period, scope, spent_usd, limit_usd FROM analytics.budget_status WHERE as_of = ? "
             "ORDER BY budget",

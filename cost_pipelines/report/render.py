@@ -9,15 +9,12 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
+from cost_pipelines.money import usd
 from cost_pipelines.report.data import ReportData
 
 PLOTLY_JS = Path(__file__).parent / "vendor" / "plotly-basic.min.js"
 PALETTE = ["#2563eb", "#f97316", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777", "#4b5563"]
 CONFIG = {"displaylogo": False, "responsive": True}
-
-
-def _usd(value: Decimal | float | None) -> str:
-    return "n/a" if value is None else f"${Decimal(value).quantize(Decimal('0.01')):,}"
 
 
 def _f(value: Decimal | None) -> float | None:
@@ -64,7 +61,7 @@ def spend_figure(data: ReportData) -> go.Figure:
         fig.add_scatter(
             x=[a[0] for a in marked], y=[float(totals.get(a[0], a[3])) for a in marked], mode="markers",
             marker={"symbol": "x", "size": 12, "color": "#dc2626", "line": {"width": 2}}, name="anomaly",
-            text=[f"{a[1]}={a[2]}: {_usd(a[3])} vs {_usd(a[4])} expected ({a[5]})" for a in marked],
+            text=[f"{a[1]}={a[2]}: {usd(a[3])} vs {usd(a[4])} expected ({a[5]})" for a in marked],
             hovertemplate="%{text}<extra></extra>",
         )  # fmt: skip
     fig.update_layout(_layout("Daily spend by provider, with the forecast of the total", barmode="stack",
@@ -104,7 +101,7 @@ def burn_figure(data: ReportData) -> go.Figure:
     for b in data.budgets:
         if b["period"] == "monthly" and b["scope"] == "total":
             fig.add_hline(y=float(b["limit_usd"]), line={"color": "#dc2626", "dash": "dot"},
-                          annotation_text=f"budget {b['budget']}: {_usd(b['limit_usd'])}")  # fmt: skip
+                          annotation_text=f"budget {b['budget']}: {usd(b['limit_usd'])}")  # fmt: skip
     fig.update_layout(_layout(f"{data.as_of:%B %Y}: spend to date and projected month end against the budget",
                               yaxis={"title": "USD this month", "tickprefix": "$"},
                               legend={"orientation": "h", "y": -0.15}))  # fmt: skip
@@ -122,7 +119,7 @@ def budget_figure(data: ReportData) -> go.Figure:
         spent.append(float(b["spent_usd"] * 100 / b["limit_usd"]))
         projected.append(float(projection * 100 / b["limit_usd"]))
         basis = "p80 forecast" if b["forecast_p80_usd"] is not None else "run rate"
-        text.append(f"{_usd(b['spent_usd'])} of {_usd(b['limit_usd'])}; {_usd(projection)} projected ({basis})")
+        text.append(f"{usd(b['spent_usd'])} of {usd(b['limit_usd'])}; {usd(projection)} projected ({basis})")
     fig = go.Figure()
     fig.add_bar(y=names, x=projected, orientation="h", name="projected at period end", marker_color="#cbd5e1",
                 text=text, hovertemplate="%{y}: %{x:.0f}%<br>%{text}<extra></extra>")  # fmt: skip
@@ -161,7 +158,7 @@ def _recommendations_table(data: ReportData) -> str:
         return "<p class='muted'>No recommendations for this day.</p>"
     rows = "".join(
         f"<tr><td>{r['rank']}</td><td>{html.escape(r['title'])}</td><td>{html.escape(r['kind'])}</td>"
-        f"<td>{html.escape(r['effort'])}</td><td class='num'>{_usd(r['monthly_savings_usd'])}</td></tr>"
+        f"<td>{html.escape(r['effort'])}</td><td class='num'>{usd(r['monthly_savings_usd'])}</td></tr>"
         for r in data.recommendations
     )
     return ("<table><thead><tr><th>#</th><th>Recommendation</th><th>Kind</th><th>Effort</th>"
@@ -180,11 +177,11 @@ def _kpis(data: ReportData) -> str:
     band = ""
     if data.month_end.get("month_end_lower_80_usd") is not None:
         low, high = data.month_end["month_end_lower_80_usd"], data.month_end["month_end_upper_80_usd"]
-        band = f"80% interval {_usd(low)} to {_usd(high)}"
+        band = f"80% interval {usd(low)} to {usd(high)}"
     cards = [
-        (f"Spend on {data.as_of}", _usd(data.day_total), change),
-        (f"{data.as_of:%B} to date", _usd(data.month_to_date), "exact, from the cost facts"),
-        ("Projected month end", _usd(end), band or "no forecast interval"),
+        (f"Spend on {data.as_of}", usd(data.day_total), change),
+        (f"{data.as_of:%B} to date", usd(data.month_to_date), "exact, from the cost facts"),
+        ("Projected month end", usd(end), band or "no forecast interval"),
         ("Anomalies (90 days)", str(len({(a[0], a[1], a[2]) for a in data.anomalies})), "total and providers"),
     ]
     return "".join(f"<div class='kpi'><div class='label'>{html.escape(label)}</div><div class='value'>{value}</div>"

@@ -1,20 +1,14 @@
 """Real servers on loopback for the integration tests: moto (AWS APIs over HTTP) and PostgreSQL."""
 
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from moto.server import ThreadedMotoServer
 
+from tests.net import free_port
 from tests.postgres_server import PostgresParams, PostgresUnavailable, postgres_server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -4,46 +4,37 @@
   token sum times that rate: exactly the sum of the per-request costs, with integer sums over the requests instead
   of DECIMAL ones. Every mart built from here equals the sum over its requests.
 -#}
+{%- set dimensions = ['usage_date', 'provider', 'model', 'user_id', 'team', 'project', 'environment', 'task_type',
+                      'status'] -%}
+{%- set price = ['price_provider_id', 'price_model_id', 'price_source', 'pricing_status', 'is_priced'] -%}
+{%- set token_sums = ['input_tokens', 'uncached_input_tokens', 'cache_read_tokens', 'cache_write_tokens',
+                      'output_tokens'] -%}
+
 with per_rate as (
     -- Everything about a request's price (its ids, source, status and rates) follows from its provider, model,
     -- price row and override: grouping by those two integers and taking the rest from any row of the group is exact,
     -- and much lighter than grouping by every rate.
     select
-        usage_date,
-        provider,
-        model,
-        user_id,
-        team,
-        project,
-        environment,
-        task_type,
-        status,
+        {% for column in dimensions %}{{ column }},
+        {% endfor -%}
         price_row_id,
         override_id,
-        any_value(price_provider_id) as price_provider_id,
-        any_value(price_model_id) as price_model_id,
-        any_value(price_source) as price_source,
-        any_value(pricing_status) as pricing_status,
-        any_value(is_priced) as is_priced,
+        {% for column in price %}any_value({{ column }}) as {{ column }},
+        {% endfor -%}
         any_value(input_usd_per_token) as input_usd_per_token,
         any_value(cache_read_usd_per_token) as cache_read_usd_per_token,
         any_value(cache_write_usd_per_token) as cache_write_usd_per_token,
         any_value(output_usd_per_token) as output_usd_per_token,
         any_value(request_cost_usd) as request_usd,
         count(*) as request_count,
-        sum(input_tokens) as input_tokens,
-        sum(uncached_input_tokens) as uncached_input_tokens,
-        sum(cache_read_tokens) as cache_read_tokens,
-        sum(cache_write_tokens) as cache_write_tokens,
-        sum(output_tokens) as output_tokens,
+        {% for column in token_sums %}sum({{ column }}) as {{ column }},
+        {% endfor -%}
         sum(reported_cost_usd) as reported_cost_usd,
         sum(latency_ms) as latency_ms_sum,
         count(latency_ms) as latency_count
     from {{ ref('int_llm_requests_priced') }}
     where {{ in_partition_window('usage_date') }}
-    group by
-        usage_date, provider, model, user_id, team, project, environment, task_type, status, price_row_id,
-        override_id
+    group by {{ dimensions | join(', ') }}, price_row_id, override_id
 ),
 
 costed as (
@@ -58,26 +49,11 @@ costed as (
 )
 
 select
-    usage_date,
-    provider,
-    model,
-    price_provider_id,
-    price_model_id,
-    price_source,
-    pricing_status,
-    is_priced,
-    user_id,
-    team,
-    project,
-    environment,
-    task_type,
-    status,
+    {% for column in dimensions[:3] + price + dimensions[3:] %}{{ column }},
+    {% endfor -%}
     cast(sum(request_count) as bigint) as request_count,
-    cast(sum(input_tokens) as bigint) as input_tokens,
-    cast(sum(uncached_input_tokens) as bigint) as uncached_input_tokens,
-    cast(sum(cache_read_tokens) as bigint) as cache_read_tokens,
-    cast(sum(cache_write_tokens) as bigint) as cache_write_tokens,
-    cast(sum(output_tokens) as bigint) as output_tokens,
+    {% for column in token_sums %}cast(sum({{ column }}) as bigint) as {{ column }},
+    {% endfor -%}
     sum(input_cost_usd) as input_cost_usd,
     sum(cache_read_cost_usd) as cache_read_cost_usd,
     sum(cache_write_cost_usd) as cache_write_cost_usd,

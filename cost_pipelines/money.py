@@ -1,0 +1,10 @@
+"""Money as people read it: dollars rounded to the cent for display (the stored amounts stay exact)."""
+
+from decimal import Decimal
+
+CENT = Decimal("0.01")
+
+
+def usd(value: Decimal | float | int | None) -> str:
+    """`$1,234.57`; `n/a` for a missing amount."""
+    return "n/a" if value is None else f"${Decimal(value).quantize(CENT):,}"
