@@ -123,7 +123,26 @@ mutation Launch($params: ExecutionParams!) {
     ... on RunConfigValidationInvalid { errors { message } }
   }
 }"""
-STATUS = "query Status($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+STATUS = "query Status($id: ID!) { runOrError(runId: $id) { ... on Run { status endTime } } }"
+ALERT_RUNS = """
+query AlertRuns {
+  runsOrError(filter: {pipelineName: "alerts_job"}) { ... on Runs { results { runId status startTime } } }
+}"""
+FINISHED = ("SUCCESS", "FAILURE", "CANCELED")
+
+
+def wait_for_alerts_after(base: str, finished_at: float) -> dict:
+    """The alerts_job run budget_alert_sensor requests (in the daemon of `dagster dev`) once the launched run has
+    materialized budget_status, followed to its end. Until it ends it holds the warehouse, which the later tests
+    read."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        runs = graphql(base, ALERT_RUNS)["runsOrError"]["results"]
+        later = [r for r in runs if (r["startTime"] or 0) >= finished_at]
+        if later and all(r["status"] in FINISHED for r in later):
+            return later[0]
+        time.sleep(2)
+    raise AssertionError(f"no finished alerts_job run after the daily run: {runs}")
 
 
 def test_asset_graph_and_a_partition_launched_through_the_webserver(demo: dict, browser) -> None:
@@ -146,13 +165,15 @@ def test_asset_graph_and_a_partition_launched_through_the_webserver(demo: dict, 
     launched = graphql(demo["base"], LAUNCH, {"params": params})["launchRun"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
     run_id = launched["run"]["runId"]
-    deadline, status = time.monotonic() + 300, None
+    deadline, run = time.monotonic() + 300, {}
     while time.monotonic() < deadline:
-        status = graphql(demo["base"], STATUS, {"id": run_id})["runOrError"]["status"]
-        if status in ("SUCCESS", "FAILURE", "CANCELED"):
+        run = graphql(demo["base"], STATUS, {"id": run_id})["runOrError"]
+        if run["status"] in FINISHED:
             break
         time.sleep(2)
-    assert status == "SUCCESS", status
+    assert run["status"] == "SUCCESS", run
+    alerts = wait_for_alerts_after(demo["base"], run["endTime"])
+    assert alerts["status"] == "SUCCESS", alerts
     page.goto(f"{demo['base']}/runs/{run_id}", wait_until="networkidle")
     dismiss_welcome(page)
     page.get_by_text("Success", exact=False).first.wait_for(timeout=60_000)
