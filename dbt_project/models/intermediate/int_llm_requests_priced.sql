@@ -19,7 +19,9 @@ with requests as (
     select * from {{ ref('stg_llm__requests') }}
 ),
 
-resolved as (
+-- Read twice (every request, and the few an override can apply to): not materialized, or DuckDB would copy every
+-- request of the window into a temporary result first, which costs more than the pricing itself.
+resolved as not materialized (
     select
         requests.*,
         model_map.price_provider_id,
