@@ -4,10 +4,11 @@ runs (P3).
     python bench/history.py p2 [--rows 1000000] [--history-rows 100000] [--short 7] [--long 365]
     python bench/history.py p3 [--days 90] [--rows 2000]
 
-P2: two warehouses are given 7 and 365 days of history (`--history-rows` requests a day, written straight into
-`raw.llm_requests` and built into every mart by one `dbt build`; not timed), then the next day's `--rows` requests
-go through the same Dagster run the daily schedule launches for a partition (ingest and transform groups with
-their checks) in each. The two runs' wall times are compared: incremental models must touch only the partition.
+P2: two warehouses are given 7 and 365 days of history (`--history-rows` requests a day, stored in bulk as one
+file per day with `request_store.store_days` and built into every mart by one `dbt build`; not timed), then the
+next day's `--rows` requests go through the same Dagster run the daily schedule launches for a partition (ingest
+and transform groups with their checks) in each. The two runs' wall times are compared: incremental models must
+touch only the partition.
 
 P3: `--days` days of `--rows` requests each are materialized twice into fresh warehouses: as one run over the
 partition range (single-run backfill: ingest loops over the days, dbt builds the window once), and as one run
@@ -67,6 +68,7 @@ def seed_history(warehouse: Path, root: Path, days: int, rows: int) -> None:
     import subprocess
 
     from cost_pipelines.ingest.load import update_model_map
+    from cost_pipelines.ingest.request_store import store_days
     from cost_pipelines.pricing.load import write_prices
     from cost_pipelines.pricing.price_table import export_price_rows
     from cost_pipelines.warehouse import connect, ensure_raw_tables
@@ -78,15 +80,14 @@ def seed_history(warehouse: Path, root: Path, days: int, rows: int) -> None:
     with connect(warehouse) as con:
         ensure_raw_tables(con)
         write_prices(con, export_price_rows())
-        con.execute(
-            f"""INSERT INTO raw.llm_requests (request_id, occurred_at, usage_date, provider, model, input_tokens,
-                cache_read_tokens, cache_write_tokens, output_tokens, user_id, team, project, environment, task_type,
-                latency_ms, status, reported_cost_usd, source, source_row, ingested_at)
-            SELECT request_id || '-' || k, occurred_at + to_days(CAST(k AS INTEGER)),
-                   CAST(occurred_at + to_days(CAST(k AS INTEGER)) AS DATE), provider,
-                   model, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, user_id, team, project,
-                   environment, task_type, latency_ms, status, NULL, 'history', row_number() OVER (), now()
-            FROM read_parquet('{template}') CROSS JOIN range({days}) AS r(k)"""
+        store_days(
+            con,
+            f"""SELECT request_id || '-' || k AS request_id, occurred_at + to_days(CAST(k AS INTEGER)) AS occurred_at,
+                   CAST(occurred_at + to_days(CAST(k AS INTEGER)) AS DATE) AS usage_date, provider, model,
+                   input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, user_id, team, project,
+                   environment, task_type, latency_ms, status, NULL AS reported_cost_usd, 'history' AS source,
+                   row_number() OVER () AS source_row, now() AS ingested_at
+            FROM read_parquet('{template}') CROSS JOIN range({days}) AS r(k)""",
         )
         update_model_map(con, "SELECT DISTINCT provider, model FROM raw.llm_requests")
     dbt = Path(sys.executable).parent / "dbt"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from cost_pipelines.ingest.canonical import QUARANTINE_COLUMNS, REQUEST_COLUMNS
+from cost_pipelines.ingest.canonical import QUARANTINE_COLUMNS
 
 RAW_SCHEMA = "raw"
 
@@ -122,9 +122,9 @@ def _create(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str],
 
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
-    _create(con, "llm_requests", REQUEST_COLUMNS)
-    # warehouses created before the column existed
-    con.execute(f"ALTER TABLE {RAW_SCHEMA}.llm_requests ADD COLUMN IF NOT EXISTS source_row BIGINT")
+    from cost_pipelines.ingest import request_store
+
+    request_store.ensure(con)
     _create(con, "llm_requests_quarantine", QUARANTINE_COLUMNS)
     _create(con, "llm_model_map", MODEL_MAP_COLUMNS, ", PRIMARY KEY (provider, model)")
     _create(con, "llm_prices", PRICE_COLUMNS)

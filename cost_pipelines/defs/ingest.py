@@ -26,10 +26,11 @@ _INGEST_TAGS = {"domain": "llm"}
     specs=[
         dg.AssetSpec(
             LLM_REQUESTS,
-            description="Canonical LLM request records, one UTC day per partition, replaced atomically on re-run.",
+            description="Canonical LLM request records, one UTC day per partition, replaced atomically on re-run: "
+            "Parquet files beside the warehouse, read through the view raw.llm_requests.",
             group_name="ingest",
             owners=OWNERS_INGEST,
-            kinds={"duckdb", "python"},
+            kinds={"duckdb", "parquet", "python"},
             tags=_INGEST_TAGS,
         ),
         dg.AssetSpec(
@@ -92,6 +93,7 @@ def llm_requests(
             "rows_kept": sum(r.rows_kept for r in reports),
             "quarantined": sum(r.quarantined for r in reports),
             "duplicates_dropped": sum(r.duplicates for r in reports),
+            "files_kept_as_they_arrived": sum(r.files_kept_as_is for r in reports),
             "skipped_files": dg.MetadataValue.json(sorted(f for r in reports for f in r.skipped_files)),
             "dagster/row_count": sum(r.rows_kept for r in reports),
             "source": llm_logs.source().describe(),

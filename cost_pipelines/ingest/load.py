@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import duckdb
 
 from cost_pipelines import settings
-from cost_pipelines.ingest import normalize
-from cost_pipelines.ingest.sources import LogSource
+from cost_pipelines.ingest import normalize, request_store
+from cost_pipelines.ingest.sources import LogSource, SourceFile
 from cost_pipelines.pricing.model_resolution import resolve_models
 from cost_pipelines.pricing.price_table import genai_prices_version
 from cost_pipelines.warehouse import RAW_SCHEMA, ensure_raw_tables, scalar, transaction
@@ -31,6 +33,7 @@ class DayReport:
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     new_models: list[str] = field(default_factory=list)
     skipped_files: list[str] = field(default_factory=list)  # matched the source but are in no accepted format
+    files_kept_as_is: int = 0  # canonical Parquet stored as it arrived, not rewritten
 
 
 def ingest_day(con: duckdb.DuckDBPyConnection, source: LogSource, day: date) -> DayReport:
@@ -42,38 +45,77 @@ def ingest_day(con: duckdb.DuckDBPyConnection, source: LogSource, day: date) -> 
     relations, stats = normalize.read_files(con, files)
     report = DayReport(day=day, files=stats.files, rows_in=stats.rows_in, rows_by_format=stats.rows_by_format)
     report.skipped_files = source.unreadable_files_for(day)
-    requests, quarantine = f"{RAW_SCHEMA}.llm_requests", f"{RAW_SCHEMA}.llm_requests_quarantine"
+    quarantine = f"{RAW_SCHEMA}.llm_requests_quarantine"
+    root = request_store.store_root(con)
+    version = request_store.next_version(con, day)
+    shutil.rmtree(request_store.day_dir(root, day, version), ignore_errors=True)  # left by a run that stopped
     try:
         with transaction(con):
-            con.execute(f"DELETE FROM {requests} WHERE usage_date = ?", [day])
             con.execute(f"DELETE FROM {quarantine} WHERE partition_date = ?", [day])
-            written = quarantined = 0
-            for relation in relations:
-                usable = normalize.insert_usable(con, relation, day, requests)
-                written += usable
-                if relation.rows != usable:  # a Parquet file whose every record was usable needs no second scan
-                    quarantined += normalize.insert_rejected(con, relation, day, quarantine)
-            quarantined += scalar(
-                con,
-                f"INSERT INTO {quarantine} (partition_date, source, row_number, reason, raw_record, quarantined_at) "
-                "SELECT ?, source, row_number, reason, raw_record, now() FROM _rejects",
-                [day],
-            )
-            report.duplicates, moved = normalize.resolve_repeats(con, day, requests, quarantine)
-            report.rows_kept = written - report.duplicates - moved
-            report.quarantined = quarantined + moved
-            if report.rows_in != report.rows_kept + report.quarantined + report.duplicates:
-                raise RowAccountingError(
-                    f"{day}: read {report.rows_in} records but kept {report.rows_kept}, quarantined "
-                    f"{report.quarantined} and dropped {report.duplicates} duplicates; nothing was written"
-                )
+            stored = _write_day(con, files, relations, day, root, version, report)
+            request_store.point_day_at(con, day, version, stored)
+            report.files_kept_as_is = sum(stored_as == "kept" for _, _, stored_as, _ in stored)
             report.quarantine_reasons = _reason_counts(con, day)
             report.new_models = update_model_map(
-                con, f"SELECT DISTINCT provider, model FROM {requests} WHERE usage_date = DATE '{day.isoformat()}'"
+                con, f"SELECT DISTINCT provider, model FROM {request_store.VIEW} WHERE usage_date = ?", [day]
             )
+    except BaseException:
+        shutil.rmtree(request_store.day_dir(root, day, version), ignore_errors=True)
+        raise
     finally:
         normalize.drop_work_tables(con)
+    request_store.delete_other_versions(root, day, keep=version)
     return report
+
+
+def _write_day(
+    con: duckdb.DuckDBPyConnection,
+    files: list[SourceFile],
+    relations: list[normalize.Relation],
+    day: date,
+    root: Path,
+    version: int,
+    report: DayReport,
+) -> list[request_store.StoredFile]:
+    """Quarantine what cannot be used, resolve repeated request ids and write the day's files; their list."""
+    quarantine = f"{RAW_SCHEMA}.llm_requests_quarantine"
+    normalize.create_kept_table(con, [f.name for f in files])
+    as_is = [i for i, relation in enumerate(relations) if normalize.can_keep_as_is(con, relation, day)]
+    written = quarantined = 0
+    for i, relation in enumerate(relations):
+        if i in as_is:
+            continue
+        usable = normalize.insert_usable(con, relation, day, normalize.KEPT)
+        written += usable
+        if relation.rows != usable:  # a Parquet file whose every record was usable needs no second scan
+            quarantined += normalize.insert_rejected(con, relation, day, quarantine)
+    if as_is and normalize.has_repeats(con, [files[i].path for i in as_is], normalize.KEPT):
+        for i in as_is:  # rare: resolved row by row with the rest
+            written += normalize.insert_usable(con, relations[i], day, normalize.KEPT)
+        as_is = []
+    written += sum(relations[i].rows or 0 for i in as_is)
+    quarantined += scalar(
+        con,
+        f"INSERT INTO {quarantine} (partition_date, source, row_number, reason, raw_record, quarantined_at) "
+        "SELECT ?, source, row_number, reason, raw_record, now() FROM _rejects",
+        [day],
+    )
+    report.duplicates, moved = normalize.resolve_repeats(con, day, normalize.KEPT, quarantine)
+    report.rows_kept = written - report.duplicates - moved
+    report.quarantined = quarantined + moved
+    if report.rows_in != report.rows_kept + report.quarantined + report.duplicates:
+        raise RowAccountingError(
+            f"{day}: read {report.rows_in} records but kept {report.rows_kept}, quarantined "
+            f"{report.quarantined} and dropped {report.duplicates} duplicates; nothing was written"
+        )
+    for i in as_is:
+        request_store.keep_file(files[i].path, root, day, version, i)
+    request_store.write_normalised(con, normalize.kept_rows_sql(), root, day, version)
+    normalised = dict(con.execute(f"SELECT file, count(*) FROM ({normalize.kept_rows_sql()}) GROUP BY file").fetchall())
+    return [
+        (i, f.name, "kept" if i in as_is else "normalised", relations[i].rows if i in as_is else normalised.get(i, 0))
+        for i, f in enumerate(files)
+    ]
 
 
 def _reason_counts(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, int]:
@@ -86,7 +128,7 @@ def _reason_counts(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, int]:
     return dict(rows)
 
 
-def update_model_map(con: duckdb.DuckDBPyConnection, pairs_sql: str) -> list[str]:
+def update_model_map(con: duckdb.DuckDBPyConnection, pairs_sql: str, params: list | None = None) -> list[str]:
     """Resolve (provider, model) pairs that are new, or were resolved by another genai-prices version."""
     version = genai_prices_version()
     pairs = con.execute(
@@ -95,7 +137,7 @@ def update_model_map(con: duckdb.DuckDBPyConnection, pairs_sql: str) -> list[str
         WHERE m.provider IS NULL OR m.resolved_with <> ?
         UNION
         SELECT provider, model FROM {RAW_SCHEMA}.llm_model_map WHERE resolved_with <> ?""",
-        [version, version],
+        [*(params or []), version, version],
     ).fetchall()
     resolutions = resolve_models(pairs)
     if resolutions:

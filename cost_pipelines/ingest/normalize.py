@@ -24,6 +24,7 @@ from cost_pipelines.ingest.canonical import (
     ERROR_STATUSES,
     FIELDS,
     OPTIONAL_TOKEN_FIELDS,
+    REQUEST_COLUMNS,
     SUCCESS_STATUSES,
     TOKEN_FIELDS,
 )
@@ -322,14 +323,74 @@ def content_expr() -> str:
     return "concat_ws('|', " + ", ".join(CONTENT_FIELDS) + ")"
 
 
-def checked_sql(relation: Relation, day: date) -> str:
-    """Every record of the relation, parsed, with `reason` (NULL when usable) and its whole record as `_row`."""
+def checked_sql(relation: Relation, day: date, extra: str = "") -> str:
+    """Every record of the relation, parsed, with `reason` (NULL when usable) and its whole record as `_row`;
+    `extra`: more columns computed over the records as read (alias t)."""
     fields, typed = _typed_fields(relation)
     return f"""
         SELECT *, {_reason_expr(day, typed)} AS reason FROM (
             SELECT {relation.source} AS source, {relation.row_number} AS row_number, {relation.record} AS _row,
-                   {fields}
+                   {fields}{", " + extra if extra else ""}
             FROM {relation.sql})"""
+
+
+_CANONICAL_TEXT = {"request_id", "provider", "model", "user_id", "team", "project", "environment", "task_type"}
+_SIGNED_INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT"}
+
+
+def _canonical_types(relation: Relation) -> bool:
+    """Canonical column names and types only, with a request id: what the stored files may hold as they are."""
+    columns = relation.columns
+    if relation.text or not set(columns) <= set(FIELDS) or "request_id" not in columns or "status" not in columns:
+        return False
+    expected = {f: "VARCHAR" for f in (*_CANONICAL_TEXT, "status")}
+    expected |= {"occurred_at": "TIMESTAMP WITH TIME ZONE", "reported_cost_usd": "DECIMAL(38,18)"}
+    for name, kind in columns.items():
+        if name in _COUNT_FIELDS:
+            if kind not in _SIGNED_INTEGER_TYPES:
+                return False
+        elif kind.replace(" ", "") != expected[name].replace(" ", ""):
+            return False
+    return True
+
+
+def _canonical_values(relation: Relation) -> str:
+    """True for a record that is stored exactly as it was read: trimmed, non-empty text, lower-case provider,
+    a request id, a canonical status and a latency that fits the stored type."""
+    checks = ["t.request_id IS NOT NULL", "t.provider = lower(t.provider)", "t.status IN ('success', 'error')"]
+    for f in sorted(_CANONICAL_TEXT & set(relation.columns)):
+        # as TRIM would leave it (cheaper than comparing with TRIM's result)
+        checks.append(f"(t.{f} IS NULL OR NOT (t.{f} = '' OR t.{f} LIKE ' %' OR t.{f} LIKE '% '))")
+    if "latency_ms" in relation.columns:
+        checks.append("(t.latency_ms IS NULL OR t.latency_ms BETWEEN -2147483648 AND 2147483647)")
+    return "COALESCE(" + " AND ".join(checks) + ", false)"
+
+
+def can_keep_as_is(con: duckdb.DuckDBPyConnection, relation: Relation, day: date) -> bool:
+    """Whether the file can be stored as it arrived: canonical Parquet whose every record is usable and canonical
+    (one scan; repeated request ids are looked for across the day afterwards)."""
+    if not _canonical_types(relation):
+        return False
+    unusable = scalar(
+        con,
+        f"""SELECT count(*) FROM ({checked_sql(relation, day, _canonical_values(relation) + " AS _canonical")})
+        WHERE reason IS NOT NULL OR NOT _canonical""",
+    )
+    return unusable == 0
+
+
+def has_repeats(con: duckdb.DuckDBPyConnection, paths: list[str], kept: str) -> bool:
+    """Whether any request id occurs twice among the Parquet files at `paths` and the rows of table `kept`."""
+    files = "[" + ", ".join(_lit(p) for p in paths) + "]"
+    return bool(
+        scalar(
+            con,
+            f"""SELECT count(*) FROM (
+                SELECT request_id FROM (
+                    SELECT request_id FROM read_parquet({files}) UNION ALL SELECT request_id FROM {kept})
+                GROUP BY request_id HAVING count(*) > 1 LIMIT 1)""",
+        )
+    )
 
 
 def insert_usable(con: duckdb.DuckDBPyConnection, relation: Relation, day: date, target: str) -> int:
@@ -400,6 +461,22 @@ def resolve_repeats(con: duckdb.DuckDBPyConnection, day: date, requests: str, qu
     return removed_count - moved, moved
 
 
+KEPT = "_kept"  # the day's usable rows that are written normalised (files not stored as they arrived)
+
+
+def create_kept_table(con: duckdb.DuckDBPyConnection, sources: list[str]) -> None:
+    columns = ", ".join(f"{name} {kind}" for name, kind in REQUEST_COLUMNS.items())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {KEPT} ({columns})")
+    con.execute("CREATE OR REPLACE TEMP TABLE _file_numbers (source VARCHAR, file INTEGER)")
+    if sources:
+        con.executemany("INSERT INTO _file_numbers VALUES (?, ?)", [[name, i] for i, name in enumerate(sources)])
+
+
+def kept_rows_sql() -> str:
+    """The kept rows with `file`, their file's number in the day."""
+    return f"SELECT k.*, n.file FROM {KEPT} k JOIN _file_numbers n USING (source)"
+
+
 def drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for table in ("_candidates", "_rejects", "_repeated", "_copies"):
+    for table in ("_candidates", "_rejects", "_repeated", "_copies", KEPT, "_file_numbers"):
         con.execute(f"DROP TABLE IF EXISTS {table}")

@@ -1,0 +1,193 @@
+"""Where canonical LLM requests are kept: Parquet files beside the DuckDB file, read through the view
+`raw.llm_requests`.
+
+Requests are most of the warehouse's rows and are written once a day and only read after, so they are stored as
+Parquet, one directory per UTC day: `<warehouse>.llm_requests/usage_date=<day>/version=<n>/file=<k>/*.parquet`,
+one `file=<k>` per log file of the day. A log file that is already canonical Parquet (canonical column names and
+types, clean values, no rejected or repeated rows) is kept as it arrived, byte for byte; every other file is
+normalised and written. `raw.llm_request_files` says which version of each day is current and what each file
+was; the view joins it, so a day is replaced by one DuckDB transaction: the new version's files are written first,
+invisible until the transaction that points the day at them commits, and older versions are deleted after. A run
+that stops half way leaves an unreferenced directory, which the next ingest of that day deletes.
+
+`usage_date=1970-01-01/version=0/file=0/schema.parquet` holds no rows: it gives the view every column and its type
+even before the first day is stored, and when stored files lack optional columns.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from cost_pipelines.ingest.canonical import REQUEST_COLUMNS
+from cost_pipelines.warehouse import RAW_SCHEMA, scalar
+
+VIEW = f"{RAW_SCHEMA}.llm_requests"
+FILES = f"{RAW_SCHEMA}.llm_request_files"
+
+# Columns a stored file may have; the view's others come from the path (usage_date) and `raw.llm_request_files`.
+# `source_row` is absent from files kept as they arrived: a row's number there is its position.
+STORED_COLUMNS: dict[str, str] = {
+    name: kind.removesuffix(" NOT NULL")
+    for name, kind in REQUEST_COLUMNS.items()
+    if name not in ("usage_date", "source", "ingested_at")
+}
+
+FILE_COLUMNS: dict[str, str] = {
+    "usage_date": "DATE NOT NULL",
+    "version": "BIGINT NOT NULL",
+    "file_no": "INTEGER NOT NULL",
+    "source": "VARCHAR NOT NULL",  # the log file's name, as the source lists it
+    "stored_as": "VARCHAR NOT NULL",  # 'kept' (the log file itself) or 'normalised'
+    "requests": "BIGINT NOT NULL",
+    "ingested_at": "TIMESTAMPTZ NOT NULL",
+}
+
+_SCHEMA_DAY = "1970-01-01"
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def store_root(con: duckdb.DuckDBPyConnection) -> Path:
+    path = scalar(con, "SELECT path FROM duckdb_databases() WHERE database_name = current_database()")
+    if not path:
+        raise ValueError("LLM requests are stored beside the warehouse file: connect to a DuckDB file, not :memory:")
+    return Path(str(path)).with_suffix(".llm_requests")
+
+
+def day_dir(root: Path, day: date, version: int | None = None) -> Path:
+    directory = root / f"usage_date={day.isoformat()}"
+    return directory if version is None else directory / f"version={version}"
+
+
+def _write_schema_file(con: duckdb.DuckDBPyConnection, root: Path) -> None:
+    target = root / f"usage_date={_SCHEMA_DAY}" / "version=0" / "file=0" / "schema.parquet"
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    columns = ", ".join(f"CAST(NULL AS {kind}) AS {name}" for name, kind in STORED_COLUMNS.items())
+    partial = target.with_suffix(".parquet.partial")
+    con.execute(f"COPY (SELECT {columns} LIMIT 0) TO {_lit(str(partial))} (FORMAT parquet)")
+    partial.replace(target)
+
+
+def view_sql(root: Path) -> str:
+    files = _lit(str(root / "usage_date=*" / "version=*" / "file=*" / "*.parquet"))
+    return f"""SELECT r.request_id, CAST(r.occurred_at AS TIMESTAMPTZ) AS occurred_at, r.usage_date, r.provider,
+            r.model, CAST(r.input_tokens AS BIGINT) AS input_tokens,
+            CAST(COALESCE(r.cache_read_tokens, 0) AS BIGINT) AS cache_read_tokens,
+            CAST(COALESCE(r.cache_write_tokens, 0) AS BIGINT) AS cache_write_tokens,
+            CAST(r.output_tokens AS BIGINT) AS output_tokens, r.user_id, r.team, r.project, r.environment,
+            r.task_type, CAST(r.latency_ms AS INTEGER) AS latency_ms, r.status,
+            CAST(r.reported_cost_usd AS DECIMAL(38, 18)) AS reported_cost_usd, f.source,
+            COALESCE(r.source_row, r.file_row_number + 1) AS source_row, f.ingested_at
+        FROM read_parquet({files}, hive_partitioning = true, union_by_name = true, file_row_number = true,
+                          hive_types = {{'usage_date': DATE, 'version': BIGINT, 'file': INTEGER}}) AS r
+        INNER JOIN {FILES} AS f ON f.usage_date = r.usage_date AND f.version = r.version AND f.file_no = r.file"""
+
+
+def ensure(con: duckdb.DuckDBPyConnection) -> None:
+    """The file list, the schema file and the view, pointing at the store beside the connection's file. A
+    warehouse that still holds the requests as a table has them moved into the store first."""
+    body = ", ".join(f"{name} {kind}" for name, kind in FILE_COLUMNS.items())
+    con.execute(f"CREATE TABLE IF NOT EXISTS {FILES} ({body})")
+    root = store_root(con)
+    _write_schema_file(con, root)
+    kind = scalar(
+        con,
+        "SELECT table_type FROM information_schema.tables WHERE table_schema = ? AND table_name = 'llm_requests'",
+        [RAW_SCHEMA],
+    )
+    if kind == "BASE TABLE":
+        _move_table_into_store(con, root)
+    con.execute(f"CREATE OR REPLACE VIEW {VIEW} AS {view_sql(root)}")
+
+
+def _move_table_into_store(con: duckdb.DuckDBPyConnection, root: Path) -> None:
+    con.execute(f"ALTER TABLE {VIEW} ADD COLUMN IF NOT EXISTS source_row BIGINT")
+    con.execute(f"ALTER TABLE {VIEW} RENAME TO llm_requests_moving")
+    store_days(con, f"SELECT * FROM {RAW_SCHEMA}.llm_requests_moving", root)
+    con.execute(f"DROP TABLE {RAW_SCHEMA}.llm_requests_moving")
+
+
+def store_days(con: duckdb.DuckDBPyConnection, rows_sql: str, root: Path | None = None) -> None:
+    """Store whole days in bulk, replacing them: `rows_sql` gives the stored columns, `usage_date`, `source` and
+    `ingested_at`, one file per (day, source). Daily ingest writes its day itself; this is for moving an older
+    warehouse and loading history."""
+    root = root or store_root(con)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _days AS
+        SELECT rows.*, CAST(dense_rank() OVER (PARTITION BY rows.usage_date ORDER BY rows.source) - 1 AS INTEGER)
+                   AS file,
+               COALESCE(current.version, 0) + 1 AS version
+        FROM ({rows_sql}) AS rows
+        LEFT JOIN (SELECT usage_date, max(version) AS version FROM {FILES} GROUP BY usage_date) AS current
+            USING (usage_date)"""
+    )
+    days = con.execute("SELECT DISTINCT usage_date, version FROM _days").fetchall()
+    for day, version in days:
+        shutil.rmtree(day_dir(root, day, version), ignore_errors=True)
+    stored = ", ".join(STORED_COLUMNS)
+    con.execute(
+        f"""COPY (SELECT {stored}, usage_date, version, file FROM _days) TO {_lit(str(root))}
+        (FORMAT parquet, PARTITION_BY (usage_date, version, file), OVERWRITE_OR_IGNORE)"""
+    )
+    con.execute(f"DELETE FROM {FILES} WHERE usage_date IN (SELECT usage_date FROM _days)")
+    con.execute(
+        f"""INSERT INTO {FILES}
+        SELECT usage_date, version, file, source, 'normalised', count(*), max(ingested_at) FROM _days GROUP BY ALL"""
+    )
+    con.execute("DROP TABLE _days")
+    for day, version in days:
+        delete_other_versions(root, day, keep=version)
+
+
+def next_version(con: duckdb.DuckDBPyConnection, day: date) -> int:
+    return int(scalar(con, f"SELECT COALESCE(max(version), 0) + 1 FROM {FILES} WHERE usage_date = ?", [day]))
+
+
+def keep_file(path: str, root: Path, day: date, version: int, file_no: int) -> None:
+    """The log file itself becomes the stored file."""
+    target = day_dir(root, day, version) / f"file={file_no}" / "requests.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, target)
+
+
+def write_normalised(con: duckdb.DuckDBPyConnection, select_sql: str, root: Path, day: date, version: int) -> None:
+    """Rows of `select_sql` (the stored columns and `file`, the file number) as the day's files."""
+    target = day_dir(root, day, version)
+    target.mkdir(parents=True, exist_ok=True)
+    stored = ", ".join(STORED_COLUMNS)
+    con.execute(
+        f"COPY (SELECT {stored}, file FROM ({select_sql})) TO {_lit(str(target))} "
+        "(FORMAT parquet, PARTITION_BY (file), OVERWRITE_OR_IGNORE)"
+    )
+
+
+StoredFile = tuple[int, str, str, int]  # file_no, source, stored_as, requests
+
+
+def point_day_at(con: duckdb.DuckDBPyConnection, day: date, version: int, files: list[StoredFile]) -> None:
+    """Make `version` the day's current one (inside the caller's transaction): files are (file_no, source,
+    stored_as, requests)."""
+    con.execute(f"DELETE FROM {FILES} WHERE usage_date = ?", [day])
+    if files:
+        con.executemany(
+            f"INSERT INTO {FILES} VALUES (?, ?, ?, ?, ?, ?, now())",
+            [[day, version, file_no, source, stored_as, rows] for file_no, source, stored_as, rows in files],
+        )
+
+
+def delete_other_versions(root: Path, day: date, keep: int | None) -> None:
+    """After the commit: every version of the day but `keep` (None: all of them)."""
+    directory = day_dir(root, day)
+    if not directory.exists():
+        return
+    for version in directory.iterdir():
+        if version.name != f"version={keep}":
+            shutil.rmtree(version, ignore_errors=True)
