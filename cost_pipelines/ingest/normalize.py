@@ -3,10 +3,10 @@
 Each file becomes a relation with the canonical fields: a Parquet file is read in place with its own column types
 (integer tokens and timestamps need no parsing), JSONL and CSV are first reduced to text columns in `_candidates`
 (raw provider bodies go through Python, one line at a time). The same SQL then parses, validates and types every
-relation, and the day is written by streaming each relation straight into the raw tables: usable rows into
-`raw.llm_requests`, the others with their reason into `raw.llm_requests_quarantine`. Repeated request ids are
-resolved afterwards on the rows just written, which is cheap because repeats are rare. Nothing holds a whole day
-in memory at once.
+relation. A file that is already canonical Parquet with every record usable is checked in one scan and stored as
+it is (see `request_store`); every other file is streamed through that SQL: usable rows into the temporary table
+`_kept` (written out as the day's Parquet files), the others with their reason into `raw.llm_requests_quarantine`.
+Repeated request ids are resolved afterwards on the kept rows, which is cheap because repeats are rare.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@
   its own rate is billed as input, which is what genai-prices does too.
 
   A view: requests are priced when read, so the daily run never writes a second copy of every request; readers
-  filter on usage_date and DuckDB pushes the filter down to the raw table. int_llm_requests_summed stores the
+  filter on usage_date and DuckDB pushes the filter down to the stored days. int_llm_requests_summed stores the
   priced requests summed per day and dimensions, which is what the marts read.
 
   Every join has a small side (model map, price rows, the few requests an override can apply to), so pricing a
@@ -15,12 +15,13 @@
   (tested on stg_llm__prices), so the left join finds at most one.
 -#}
 
-with requests as (
+-- `requests` and `resolved` are read twice (every request, and the few an override can apply to): not
+-- materialized, or DuckDB would copy every request of the window into a temporary result first, which costs more
+-- than the pricing itself.
+with requests as not materialized (
     select * from {{ ref('stg_llm__requests') }}
 ),
 
--- Read twice (every request, and the few an override can apply to): not materialized, or DuckDB would copy every
--- request of the window into a temporary result first, which costs more than the pricing itself.
 resolved as not materialized (
     select
         requests.*,
