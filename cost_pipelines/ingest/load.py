@@ -80,7 +80,11 @@ def _write_day(
     """Quarantine what cannot be used, resolve repeated request ids and write the day's files; their list."""
     quarantine = f"{RAW_SCHEMA}.llm_requests_quarantine"
     normalize.create_kept_table(con, [f.name for f in files])
-    as_is = [i for i, relation in enumerate(relations) if normalize.can_keep_as_is(con, relation, day)]
+    as_is = [
+        i
+        for i, relation in enumerate(relations)
+        if (relation.rows or 0) >= request_store.KEEP_AS_IS_MIN_ROWS and normalize.can_keep_as_is(con, relation, day)
+    ]
     written = quarantined = 0
     for i, relation in enumerate(relations):
         if i in as_is:
@@ -110,8 +114,11 @@ def _write_day(
         )
     for i in as_is:
         request_store.keep_file(files[i].path, root, day, version, i)
-    request_store.write_normalised(con, normalize.kept_rows_sql(), root, day, version)
-    normalised = dict(con.execute(f"SELECT file, count(*) FROM ({normalize.kept_rows_sql()}) GROUP BY file").fetchall())
+    normalised = dict(
+        con.execute(f"SELECT source_file_no, count(*) FROM ({normalize.kept_rows_sql()}) GROUP BY 1").fetchall()
+    )
+    if normalised:
+        request_store.write_normalised(con, normalize.kept_rows_sql(), root, day, version, file_no=len(files))
     return [
         (i, f.name, "kept" if i in as_is else "normalised", relations[i].rows if i in as_is else normalised.get(i, 0))
         for i, f in enumerate(files)

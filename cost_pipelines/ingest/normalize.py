@@ -473,8 +473,8 @@ def create_kept_table(con: duckdb.DuckDBPyConnection, sources: list[str]) -> Non
 
 
 def kept_rows_sql() -> str:
-    """The kept rows with `file`, their file's number in the day."""
-    return f"SELECT k.*, n.file FROM {KEPT} k JOIN _file_numbers n USING (source)"
+    """The kept rows with `source_file_no`, their log file's number in the day."""
+    return f"SELECT k.*, n.file AS source_file_no FROM {KEPT} k JOIN _file_numbers n USING (source)"
 
 
 def drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:

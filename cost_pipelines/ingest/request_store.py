@@ -2,13 +2,15 @@
 `raw.llm_requests`.
 
 Requests are most of the warehouse's rows and are written once a day and only read after, so they are stored as
-Parquet, one directory per UTC day: `<warehouse>.llm_requests/usage_date=<day>/version=<n>/file=<k>/*.parquet`,
-one `file=<k>` per log file of the day. A log file that is already canonical Parquet (canonical column names and
-types, clean values, no rejected or repeated rows) is kept as it arrived, byte for byte; every other file is
-normalised and written. `raw.llm_request_files` says which version of each day is current and what each file
-was; the view joins it, so a day is replaced by one DuckDB transaction: the new version's files are written first,
-invisible until the transaction that points the day at them commits, and older versions are deleted after. A run
-that stops half way leaves an unreferenced directory, which the next ingest of that day deletes.
+Parquet, one directory per UTC day: `<warehouse>.llm_requests/usage_date=<day>/version=<n>/file=<k>/*.parquet`.
+A large log file that is already canonical Parquet (canonical column names and types, clean values, no rejected
+or repeated rows) is kept as it arrived, byte for byte, as `file=<its number in the day>`; every other file's rows
+are normalised and written together as one more file, each row naming its log file in `source_file_no`, so a day
+of many small log files is still one or a few stored files. `raw.llm_request_files` lists each log file of a day,
+with the version of the day that is current; the view joins it, so a day is replaced by one DuckDB transaction:
+the new version's files are written first, invisible until the transaction that points the day at them commits,
+and older versions are deleted after. A run that stops half way leaves an unreferenced directory, which the next
+ingest of that day deletes.
 
 `usage_date=1970-01-01/version=0/file=0/schema.parquet` holds no rows: it gives the view every column and its type
 even before the first day is stored, and when stored files lack optional columns.
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 
+from cost_pipelines import settings
 from cost_pipelines.ingest.canonical import REQUEST_COLUMNS
 from cost_pipelines.warehouse import RAW_SCHEMA, scalar
 
@@ -29,12 +32,17 @@ VIEW = f"{RAW_SCHEMA}.llm_requests"
 FILES = f"{RAW_SCHEMA}.llm_request_files"
 
 # Columns a stored file may have; the view's others come from the path (usage_date) and `raw.llm_request_files`.
-# `source_row` is absent from files kept as they arrived: a row's number there is its position.
+# `source_row` and `source_file_no` are absent from files kept as they arrived: a row's number there is its
+# position, and its log file the stored file itself.
 STORED_COLUMNS: dict[str, str] = {
     name: kind.removesuffix(" NOT NULL")
     for name, kind in REQUEST_COLUMNS.items()
     if name not in ("usage_date", "source", "ingested_at")
-}
+} | {"source_file_no": "INTEGER"}
+
+# Below this many records a canonical log file is cheaper to rewrite with the others than to keep as one more file
+# that every read of the requests must list and open.
+KEEP_AS_IS_MIN_ROWS = 250_000
 
 FILE_COLUMNS: dict[str, str] = {
     "usage_date": "DATE NOT NULL",
@@ -88,7 +96,9 @@ def view_sql(root: Path) -> str:
             COALESCE(r.source_row, r.file_row_number + 1) AS source_row, f.ingested_at
         FROM read_parquet({files}, hive_partitioning = true, union_by_name = true, file_row_number = true,
                           hive_types = {{'usage_date': DATE, 'version': BIGINT, 'file': INTEGER}}) AS r
-        INNER JOIN {FILES} AS f ON f.usage_date = r.usage_date AND f.version = r.version AND f.file_no = r.file"""
+        INNER JOIN {FILES} AS f
+            ON f.usage_date = r.usage_date AND f.version = r.version
+            AND f.file_no = COALESCE(r.source_file_no, r.file)"""
 
 
 def ensure(con: duckdb.DuckDBPyConnection) -> None:
@@ -117,32 +127,36 @@ def _move_table_into_store(con: duckdb.DuckDBPyConnection, root: Path) -> None:
 
 def store_days(con: duckdb.DuckDBPyConnection, rows_sql: str, root: Path | None = None) -> None:
     """Store whole days in bulk, replacing them: `rows_sql` gives the stored columns, `usage_date`, `source` and
-    `ingested_at`, one file per (day, source). Daily ingest writes its day itself; this is for moving an older
-    warehouse and loading history."""
+    `ingested_at`; one stored file a day. Daily ingest writes its day itself; this is for moving an older
+    warehouse and loading history. The rows are read twice and never held: once to list the files, once to write."""
     root = root or store_root(con)
+    con.execute(f"SET memory_limit = '{settings.duckdb_memory_limit()}'")
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _days AS
-        SELECT rows.*, CAST(dense_rank() OVER (PARTITION BY rows.usage_date ORDER BY rows.source) - 1 AS INTEGER)
-                   AS file,
-               COALESCE(current.version, 0) + 1 AS version
+        f"""CREATE OR REPLACE TEMP TABLE _day_files AS
+        SELECT rows.usage_date, rows.source,
+               CAST(dense_rank() OVER (PARTITION BY rows.usage_date ORDER BY rows.source) - 1 AS INTEGER) AS file,
+               COALESCE(max(current.version), 0) + 1 AS version, count(*) AS requests,
+               max(rows.ingested_at) AS ingested_at
         FROM ({rows_sql}) AS rows
         LEFT JOIN (SELECT usage_date, max(version) AS version FROM {FILES} GROUP BY usage_date) AS current
-            USING (usage_date)"""
+            USING (usage_date)
+        GROUP BY rows.usage_date, rows.source"""
     )
-    days = con.execute("SELECT DISTINCT usage_date, version FROM _days").fetchall()
+    days = con.execute("SELECT DISTINCT usage_date, version FROM _day_files").fetchall()
     for day, version in days:
         shutil.rmtree(day_dir(root, day, version), ignore_errors=True)
-    stored = ", ".join(STORED_COLUMNS)
+    stored = ", ".join(f"rows.{c}" for c in STORED_COLUMNS if c != "source_file_no")
     con.execute(
-        f"""COPY (SELECT {stored}, usage_date, version, file FROM _days) TO {_lit(str(root))}
-        (FORMAT parquet, PARTITION_BY (usage_date, version, file), OVERWRITE_OR_IGNORE)"""
+        f"""COPY (SELECT {stored}, f.file AS source_file_no, f.usage_date, f.version, 0 AS file
+                  FROM ({rows_sql}) AS rows JOIN _day_files AS f USING (usage_date, source))
+        TO {_lit(str(root))} (FORMAT parquet, PARTITION_BY (usage_date, version, file), OVERWRITE_OR_IGNORE)"""
     )
-    con.execute(f"DELETE FROM {FILES} WHERE usage_date IN (SELECT usage_date FROM _days)")
+    con.execute(f"DELETE FROM {FILES} WHERE usage_date IN (SELECT usage_date FROM _day_files)")
     con.execute(
-        f"""INSERT INTO {FILES}
-        SELECT usage_date, version, file, source, 'normalised', count(*), max(ingested_at) FROM _days GROUP BY ALL"""
+        f"INSERT INTO {FILES} SELECT usage_date, version, file, source, 'normalised', requests, ingested_at "
+        "FROM _day_files"
     )
-    con.execute("DROP TABLE _days")
+    con.execute("DROP TABLE _day_files")
     for day, version in days:
         delete_other_versions(root, day, keep=version)
 
@@ -158,15 +172,14 @@ def keep_file(path: str, root: Path, day: date, version: int, file_no: int) -> N
     shutil.copyfile(path, target)
 
 
-def write_normalised(con: duckdb.DuckDBPyConnection, select_sql: str, root: Path, day: date, version: int) -> None:
-    """Rows of `select_sql` (the stored columns and `file`, the file number) as the day's files."""
-    target = day_dir(root, day, version)
-    target.mkdir(parents=True, exist_ok=True)
+def write_normalised(
+    con: duckdb.DuckDBPyConnection, select_sql: str, root: Path, day: date, version: int, file_no: int
+) -> None:
+    """Rows of `select_sql` (the stored columns) as one file of the day, `file=<file_no>`."""
+    target = day_dir(root, day, version) / f"file={file_no}" / "requests.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
     stored = ", ".join(STORED_COLUMNS)
-    con.execute(
-        f"COPY (SELECT {stored}, file FROM ({select_sql})) TO {_lit(str(target))} "
-        "(FORMAT parquet, PARTITION_BY (file), OVERWRITE_OR_IGNORE)"
-    )
+    con.execute(f"COPY (SELECT {stored} FROM ({select_sql})) TO {_lit(str(target))} (FORMAT parquet)")
 
 
 StoredFile = tuple[int, str, str, int]  # file_no, source, stored_as, requests

@@ -54,6 +54,13 @@ def _versions(tmp_path: Path) -> list[str]:
     return sorted(p.name for p in (tmp_path / "w.llm_requests" / f"usage_date={DAY}").iterdir())
 
 
+@pytest.fixture
+def keep_small_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Test files are small: keep canonical ones as they arrived whatever their size."""
+    monkeypatch.setattr(request_store, "KEEP_AS_IS_MIN_ROWS", 1)
+
+
+@pytest.mark.usefixtures("keep_small_files")
 def test_canonical_parquet_is_kept_as_it_arrived(tmp_path: Path) -> None:
     log = _write(tmp_path, "a.parquet", _canonical(["r1", "r2", "r3"]))
     with connect(tmp_path / "w.duckdb") as con:
@@ -83,6 +90,7 @@ def test_canonical_parquet_is_kept_as_it_arrived(tmp_path: Path) -> None:
         {"prompt": ["secret text", "b", "c"]},  # a column the warehouse does not keep
     ],
 )
+@pytest.mark.usefixtures("keep_small_files")
 def test_other_parquet_is_normalised(tmp_path: Path, columns: dict) -> None:
     _write(tmp_path, "a.parquet", _canonical(["r1", "r2", "r3"], **columns))
     with connect(tmp_path / "w.duckdb") as con:
@@ -98,6 +106,7 @@ def test_other_parquet_is_normalised(tmp_path: Path, columns: dict) -> None:
     assert "prompt" not in stored_columns.names
 
 
+@pytest.mark.usefixtures("keep_small_files")
 def test_a_request_repeated_across_files_is_stored_once(tmp_path: Path) -> None:
     requests = _canonical(["r1", "r2", "r3"])
     _write(tmp_path, "a.parquet", requests.slice(0, 2))
@@ -109,6 +118,22 @@ def test_a_request_repeated_across_files_is_stored_once(tmp_path: Path) -> None:
     assert ids == [("r1", f"{DAY}/a.parquet"), ("r2", f"{DAY}/a.parquet"), ("r3", f"{DAY}/b.parquet")]
     assert report.duplicates == 1 and report.rows_kept == 3
     assert [s[1] for s in stored] == ["normalised", "normalised"]
+
+
+def test_small_files_are_written_together_as_one_file(tmp_path: Path) -> None:
+    requests = _canonical([f"r{i}" for i in range(6)])
+    for k in range(3):
+        _write(tmp_path, f"part-{k}.parquet", requests.slice(2 * k, 2))
+    with connect(tmp_path / "w.duckdb") as con:
+        report = ingest_day(con, LocalDirectorySource(tmp_path / "logs"), DAY)
+        rows = con.execute("SELECT request_id, source, source_row FROM raw.llm_requests ORDER BY 1").fetchall()
+        stored = _stored(con)
+    files = list((tmp_path / "w.llm_requests").glob(f"usage_date={DAY}/*/*/*.parquet"))
+    assert [f.relative_to(tmp_path / "w.llm_requests").as_posix() for f in files] == [
+        f"usage_date={DAY}/version=1/file=3/requests.parquet"
+    ]
+    assert report.files_kept_as_is == 0 and [s[1:] for s in stored] == [("normalised", 2)] * 3
+    assert rows == [(f"r{i}", f"{DAY}/part-{i // 2}.parquet", i % 2 + 1) for i in range(6)]
 
 
 def test_rerun_replaces_the_day_and_removes_the_old_files(tmp_path: Path) -> None:
