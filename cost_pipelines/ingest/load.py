@@ -11,6 +11,7 @@ import duckdb
 
 from cost_pipelines import settings
 from cost_pipelines.ingest import normalize, request_store
+from cost_pipelines.ingest.canonical import REQUEST_COLUMNS
 from cost_pipelines.ingest.sources import LogSource, SourceFile
 from cost_pipelines.pricing.model_resolution import resolve_models
 from cost_pipelines.pricing.price_table import genai_prices_version
@@ -34,6 +35,7 @@ class DayReport:
     new_models: list[str] = field(default_factory=list)
     skipped_files: list[str] = field(default_factory=list)  # matched the source but are in no accepted format
     files_kept_as_is: int = 0  # canonical Parquet stored as it arrived, not rewritten
+    moved: int = 0  # later copies of a request id that differ from the first: moved to the quarantine
 
 
 def ingest_day(con: duckdb.DuckDBPyConnection, source: LogSource, day: date) -> DayReport:
@@ -77,52 +79,87 @@ def _write_day(
     version: int,
     report: DayReport,
 ) -> list[request_store.StoredFile]:
-    """Quarantine what cannot be used, resolve repeated request ids and write the day's files; their list."""
+    """Quarantine what cannot be used, write the day's files and resolve repeated request ids; their list.
+
+    Large canonical Parquet files are copied as they are; the usable rows of all the others are streamed into one
+    normalised file. Repeats are looked for in the files written, and only when there are some (rare) is the day
+    loaded into a temporary table, resolved and the normalised file written again."""
     quarantine = f"{RAW_SCHEMA}.llm_requests_quarantine"
-    normalize.create_kept_table(con, [f.name for f in files])
     as_is = [
         i
         for i, relation in enumerate(relations)
         if (relation.rows or 0) >= request_store.KEEP_AS_IS_MIN_ROWS and normalize.can_keep_as_is(con, relation, day)
     ]
-    written = quarantined = 0
-    for i, relation in enumerate(relations):
-        if i in as_is:
-            continue
-        usable = normalize.insert_usable(con, relation, day, normalize.KEPT)
-        written += usable
-        if relation.rows != usable:  # a Parquet file whose every record was usable needs no second scan
-            quarantined += normalize.insert_rejected(con, relation, day, quarantine)
-    if as_is and normalize.has_repeats(con, [files[i].path for i in as_is], normalize.KEPT):
-        for i in as_is:  # rare: resolved row by row with the rest
-            written += normalize.insert_usable(con, relations[i], day, normalize.KEPT)
-        as_is = []
-    written += sum(relations[i].rows or 0 for i in as_is)
-    quarantined += scalar(
+    for i in as_is:
+        request_store.keep_file(files[i].path, root, day, version, i)
+    others = [i for i in range(len(relations)) if i not in as_is]
+    normalised = request_store.stored_file(root, day, version, file_no=len(files))
+    written = sum(relations[i].rows or 0 for i in as_is)
+    if others:
+        usable = " UNION ALL ".join(
+            f"SELECT *, {i} AS source_file_no FROM ({normalize.usable_sql(relations[i], day)})" for i in others
+        )
+        copied = request_store.write_normalised(con, usable, normalised)
+        written += copied
+        if copied != sum(relations[i].rows or 0 for i in others) or any(relations[i].rows is None for i in others):
+            for i in others:  # a Parquet file whose every record was usable needs no second scan
+                report.quarantined += normalize.insert_rejected(con, relations[i], day, quarantine)
+    report.quarantined += scalar(
         con,
         f"INSERT INTO {quarantine} (partition_date, source, row_number, reason, raw_record, quarantined_at) "
         "SELECT ?, source, row_number, reason, raw_record, now() FROM _rejects",
         [day],
     )
-    report.duplicates, moved = normalize.resolve_repeats(con, day, normalize.KEPT, quarantine)
-    report.rows_kept = written - report.duplicates - moved
-    report.quarantined = quarantined + moved
+    stored = [request_store.stored_file(root, day, version, i) for i in as_is]
+    stored += [normalised] if normalised.exists() else []
+    if stored and normalize.has_repeats(con, [str(p) for p in stored]):
+        as_is = _resolve_repeats(con, files, relations, as_is, day, root, version, report)
+    report.rows_kept = written - report.duplicates - report.moved
+    report.quarantined += report.moved
     if report.rows_in != report.rows_kept + report.quarantined + report.duplicates:
         raise RowAccountingError(
             f"{day}: read {report.rows_in} records but kept {report.rows_kept}, quarantined "
             f"{report.quarantined} and dropped {report.duplicates} duplicates; nothing was written"
         )
-    for i in as_is:
-        request_store.keep_file(files[i].path, root, day, version, i)
-    normalised = dict(
-        con.execute(f"SELECT source_file_no, count(*) FROM ({normalize.kept_rows_sql()}) GROUP BY 1").fetchall()
-    )
-    if normalised:
-        request_store.write_normalised(con, normalize.kept_rows_sql(), root, day, version, file_no=len(files))
+    counts: dict[int, int] = {}
+    if normalised.exists():
+        counts = dict(con.execute(
+            f"SELECT source_file_no, count(*) FROM read_parquet('{normalised}') GROUP BY 1").fetchall())  # fmt: skip
     return [
-        (i, f.name, "kept" if i in as_is else "normalised", relations[i].rows if i in as_is else normalised.get(i, 0))
+        (i, f.name, "kept" if i in as_is else "normalised", relations[i].rows if i in as_is else counts.get(i, 0))
         for i, f in enumerate(files)
     ]
+
+
+def _resolve_repeats(
+    con: duckdb.DuckDBPyConnection,
+    files: list[SourceFile],
+    relations: list[normalize.Relation],
+    as_is: list[int],
+    day: date,
+    root: Path,
+    version: int,
+    report: DayReport,
+) -> list[int]:
+    """Keep the first copy of each repeated request id: the day's rows go through a temporary table, and every
+    file is written normalised (none is kept as it arrived). Returns the files kept as they arrived: none."""
+    normalize.create_kept_table(con, [f.name for f in files])
+    normalised = request_store.stored_file(root, day, version, file_no=len(files))
+    if normalised.exists():
+        con.execute(
+            f"""INSERT INTO {normalize.KEPT} ({", ".join(REQUEST_COLUMNS)})
+            SELECT request_id, occurred_at, DATE '{day.isoformat()}', provider, model, input_tokens,
+                   cache_read_tokens, cache_write_tokens, output_tokens, user_id, team, project, environment,
+                   task_type, latency_ms, status, reported_cost_usd, n.source, source_row, now()
+            FROM read_parquet('{normalised}') r JOIN _file_numbers n ON n.file = r.source_file_no"""
+        )
+    for i in as_is:
+        normalize.insert_usable(con, relations[i], day, normalize.KEPT)
+        shutil.rmtree(normalised.parent.parent / f"file={i}")
+    quarantine = f"{RAW_SCHEMA}.llm_requests_quarantine"
+    report.duplicates, report.moved = normalize.resolve_repeats(con, day, normalize.KEPT, quarantine)
+    request_store.write_normalised(con, normalize.kept_rows_sql(), normalised)
+    return []
 
 
 def _reason_counts(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, int]:

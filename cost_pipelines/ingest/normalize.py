@@ -371,30 +371,27 @@ def can_keep_as_is(con: duckdb.DuckDBPyConnection, relation: Relation, day: date
     (one scan; repeated request ids are looked for across the day afterwards)."""
     if not _canonical_types(relation):
         return False
-    unusable = scalar(
-        con,
-        f"""SELECT count(*) FROM ({checked_sql(relation, day, _canonical_values(relation) + " AS _canonical")})
-        WHERE reason IS NOT NULL OR NOT _canonical""",
-    )
-    return unusable == 0
+    first_unusable = con.execute(
+        f"""SELECT 1 FROM ({checked_sql(relation, day, _canonical_values(relation) + " AS _canonical")})
+        WHERE reason IS NOT NULL OR NOT _canonical LIMIT 1"""
+    ).fetchall()
+    return not first_unusable
 
 
-def has_repeats(con: duckdb.DuckDBPyConnection, paths: list[str], kept: str) -> bool:
-    """Whether any request id occurs twice among the Parquet files at `paths` and the rows of table `kept`."""
+def has_repeats(con: duckdb.DuckDBPyConnection, paths: list[str]) -> bool:
+    """Whether any request id occurs twice among the Parquet files at `paths` (stored or canonical)."""
     files = "[" + ", ".join(_lit(p) for p in paths) + "]"
     return bool(
         scalar(
             con,
-            f"""SELECT count(*) FROM (
-                SELECT request_id FROM (
-                    SELECT request_id FROM read_parquet({files}) UNION ALL SELECT request_id FROM {kept})
+            f"""SELECT count(*) FROM (SELECT request_id FROM read_parquet({files}, union_by_name = true)
                 GROUP BY request_id HAVING count(*) > 1 LIMIT 1)""",
         )
     )
 
 
-def insert_usable(con: duckdb.DuckDBPyConnection, relation: Relation, day: date, target: str) -> int:
-    """Stream the relation's usable records into `target` (canonical columns); the number written."""
+def usable_sql(relation: Relation, day: date) -> str:
+    """The relation's usable records as canonical request rows (the columns of `REQUEST_COLUMNS`)."""
     success = ", ".join(_lit(s) for s in SUCCESS_STATUSES)
     typed = f"""
         SELECT lower(provider) AS provider, model, occurred_at_n AS occurred_at,
@@ -405,16 +402,17 @@ def insert_usable(con: duckdb.DuckDBPyConnection, relation: Relation, day: date,
                reported_cost_usd_n AS reported_cost_usd, request_id, source, row_number
         FROM ({checked_sql(relation, day)}) WHERE reason IS NULL"""
     # A row without a request id gets a stable hash of its content, so a file read twice still dedupes.
-    return scalar(
-        con,
-        f"""INSERT INTO {target} (request_id, occurred_at, usage_date, provider, model, input_tokens,
-                cache_read_tokens, cache_write_tokens, output_tokens, user_id, team, project, environment,
-                task_type, latency_ms, status, reported_cost_usd, source, source_row, ingested_at)
-        SELECT COALESCE(request_id, 'sha-' || md5({content_expr()})), occurred_at, CAST(occurred_at AS DATE),
-               provider, model, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, user_id, team,
-               project, environment, task_type, latency_ms, status, reported_cost_usd, source, row_number, now()
-        FROM ({typed})""",
-    )
+    return f"""
+        SELECT COALESCE(request_id, 'sha-' || md5({content_expr()})) AS request_id, occurred_at,
+               CAST(occurred_at AS DATE) AS usage_date, provider, model, input_tokens, cache_read_tokens,
+               cache_write_tokens, output_tokens, user_id, team, project, environment, task_type, latency_ms, status,
+               reported_cost_usd, source, row_number AS source_row, now() AS ingested_at
+        FROM ({typed})"""
+
+
+def insert_usable(con: duckdb.DuckDBPyConnection, relation: Relation, day: date, target: str) -> int:
+    """Stream the relation's usable records into `target` (canonical columns); the number written."""
+    return scalar(con, f"INSERT INTO {target} ({', '.join(REQUEST_COLUMNS)}) {usable_sql(relation, day)}")
 
 
 def insert_rejected(con: duckdb.DuckDBPyConnection, relation: Relation, day: date, target: str) -> int:

@@ -167,19 +167,20 @@ def next_version(con: duckdb.DuckDBPyConnection, day: date) -> int:
 
 def keep_file(path: str, root: Path, day: date, version: int, file_no: int) -> None:
     """The log file itself becomes the stored file."""
-    target = day_dir(root, day, version) / f"file={file_no}" / "requests.parquet"
+    target = stored_file(root, day, version, file_no)
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(path, target)
 
 
-def write_normalised(
-    con: duckdb.DuckDBPyConnection, select_sql: str, root: Path, day: date, version: int, file_no: int
-) -> None:
-    """Rows of `select_sql` (the stored columns) as one file of the day, `file=<file_no>`."""
-    target = day_dir(root, day, version) / f"file={file_no}" / "requests.parquet"
+def stored_file(root: Path, day: date, version: int, file_no: int) -> Path:
+    return day_dir(root, day, version) / f"file={file_no}" / "requests.parquet"
+
+
+def write_normalised(con: duckdb.DuckDBPyConnection, select_sql: str, target: Path) -> int:
+    """Rows of `select_sql` (the stored columns, and maybe others) as the file `target`; the number written."""
     target.parent.mkdir(parents=True, exist_ok=True)
     stored = ", ".join(STORED_COLUMNS)
-    con.execute(f"COPY (SELECT {stored} FROM ({select_sql})) TO {_lit(str(target))} (FORMAT parquet)")
+    return int(scalar(con, f"COPY (SELECT {stored} FROM ({select_sql})) TO {_lit(str(target))} (FORMAT parquet)"))
 
 
 StoredFile = tuple[int, str, str, int]  # file_no, source, stored_as, requests
