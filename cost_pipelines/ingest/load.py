@@ -11,11 +11,12 @@ import duckdb
 
 from cost_pipelines import settings
 from cost_pipelines.ingest import normalize, request_store
-from cost_pipelines.ingest.canonical import REQUEST_COLUMNS
 from cost_pipelines.ingest.sources import LogSource, SourceFile
 from cost_pipelines.pricing.model_resolution import resolve_models
 from cost_pipelines.pricing.price_table import genai_prices_version
 from cost_pipelines.warehouse import RAW_SCHEMA, ensure_raw_tables, scalar, transaction
+
+QUARANTINE = f"{RAW_SCHEMA}.llm_requests_quarantine"
 
 
 class RowAccountingError(RuntimeError):
@@ -35,7 +36,6 @@ class DayReport:
     new_models: list[str] = field(default_factory=list)
     skipped_files: list[str] = field(default_factory=list)  # matched the source but are in no accepted format
     files_kept_as_is: int = 0  # canonical Parquet stored as it arrived, not rewritten
-    moved: int = 0  # later copies of a request id that differ from the first: moved to the quarantine
 
 
 def ingest_day(con: duckdb.DuckDBPyConnection, source: LogSource, day: date) -> DayReport:
@@ -47,13 +47,12 @@ def ingest_day(con: duckdb.DuckDBPyConnection, source: LogSource, day: date) -> 
     relations, stats = normalize.read_files(con, files)
     report = DayReport(day=day, files=stats.files, rows_in=stats.rows_in, rows_by_format=stats.rows_by_format)
     report.skipped_files = source.unreadable_files_for(day)
-    quarantine = f"{RAW_SCHEMA}.llm_requests_quarantine"
     root = request_store.store_root(con)
     version = request_store.next_version(con, day)
     shutil.rmtree(request_store.day_dir(root, day, version), ignore_errors=True)  # left by a run that stopped
     try:
         with transaction(con):
-            con.execute(f"DELETE FROM {quarantine} WHERE partition_date = ?", [day])
+            con.execute(f"DELETE FROM {QUARANTINE} WHERE partition_date = ?", [day])
             stored = _write_day(con, files, relations, day, root, version, report)
             request_store.point_day_at(con, day, version, stored)
             report.files_kept_as_is = sum(stored_as == "kept" for _, _, stored_as, _ in stored)
@@ -84,7 +83,6 @@ def _write_day(
     Large canonical Parquet files are copied as they are; the usable rows of all the others are streamed into one
     normalised file. Repeats are looked for in the files written, and only when there are some (rare) is the day
     loaded into a temporary table, resolved and the normalised file written again."""
-    quarantine = f"{RAW_SCHEMA}.llm_requests_quarantine"
     as_is = [
         i
         for i, relation in enumerate(relations)
@@ -94,41 +92,49 @@ def _write_day(
         request_store.keep_file(files[i].path, root, day, version, i)
     others = [i for i in range(len(relations)) if i not in as_is]
     normalised = request_store.stored_file(root, day, version, file_no=len(files))
-    written = sum(relations[i].rows or 0 for i in as_is)
     if others:
-        usable = " UNION ALL ".join(
-            f"SELECT *, {i} AS source_file_no FROM ({normalize.usable_sql(relations[i], day)})" for i in others
+        request_store.write_normalised(
+            con,
+            " UNION ALL ".join(
+                f"SELECT *, {i} AS source_file_no FROM ({normalize.usable_sql(relations[i], day)})" for i in others
+            ),
+            normalised,
         )
-        copied = request_store.write_normalised(con, usable, normalised)
-        written += copied
-        if copied != sum(relations[i].rows or 0 for i in others) or any(relations[i].rows is None for i in others):
-            for i in others:  # a Parquet file whose every record was usable needs no second scan
-                report.quarantined += normalize.insert_rejected(con, relations[i], day, quarantine)
+    usable = _rows_per_file(con, normalised)
+    for i in others:
+        if relations[i].rows != usable.get(i, 0):  # a Parquet file whose every record was usable needs no second scan
+            report.quarantined += normalize.insert_rejected(con, relations[i], day, QUARANTINE)
     report.quarantined += scalar(
         con,
-        f"INSERT INTO {quarantine} (partition_date, source, row_number, reason, raw_record, quarantined_at) "
+        f"INSERT INTO {QUARANTINE} (partition_date, source, row_number, reason, raw_record, quarantined_at) "
         "SELECT ?, source, row_number, reason, raw_record, now() FROM _rejects",
         [day],
     )
+    written = sum(relations[i].rows or 0 for i in as_is) + sum(usable.values())
     stored = [request_store.stored_file(root, day, version, i) for i in as_is]
     stored += [normalised] if normalised.exists() else []
     if stored and normalize.has_repeats(con, [str(p) for p in stored]):
-        as_is = _resolve_repeats(con, files, relations, as_is, day, root, version, report)
-    report.rows_kept = written - report.duplicates - report.moved
-    report.quarantined += report.moved
+        report.duplicates, moved = _resolve_repeats(con, files, relations, as_is, day, root, version)
+        report.quarantined += moved
+        written -= moved
+        as_is, usable = [], _rows_per_file(con, normalised)
+    report.rows_kept = written - report.duplicates
     if report.rows_in != report.rows_kept + report.quarantined + report.duplicates:
         raise RowAccountingError(
             f"{day}: read {report.rows_in} records but kept {report.rows_kept}, quarantined "
             f"{report.quarantined} and dropped {report.duplicates} duplicates; nothing was written"
         )
-    counts: dict[int, int] = {}
-    if normalised.exists():
-        counts = dict(con.execute(
-            f"SELECT source_file_no, count(*) FROM read_parquet('{normalised}') GROUP BY 1").fetchall())  # fmt: skip
     return [
-        (i, f.name, "kept" if i in as_is else "normalised", relations[i].rows if i in as_is else counts.get(i, 0))
+        (i, f.name, "kept" if i in as_is else "normalised", relations[i].rows if i in as_is else usable.get(i, 0))
         for i, f in enumerate(files)
     ]
+
+
+def _rows_per_file(con: duckdb.DuckDBPyConnection, normalised: Path) -> dict[int, int]:
+    """Rows of the day's normalised file by the log file they came from."""
+    if not normalised.exists():
+        return {}
+    return dict(con.execute(f"SELECT source_file_no, count(*) FROM read_parquet('{normalised}') GROUP BY 1").fetchall())
 
 
 def _resolve_repeats(
@@ -139,33 +145,30 @@ def _resolve_repeats(
     day: date,
     root: Path,
     version: int,
-    report: DayReport,
-) -> list[int]:
-    """Keep the first copy of each repeated request id: the day's rows go through a temporary table, and every
-    file is written normalised (none is kept as it arrived). Returns the files kept as they arrived: none."""
+) -> tuple[int, int]:
+    """Keep the first copy of each repeated request id: the day's rows go through a temporary table and are all
+    written normalised (no file stays as it arrived). Returns (identical copies dropped, differing ones moved)."""
     normalize.create_kept_table(con, [f.name for f in files])
     normalised = request_store.stored_file(root, day, version, file_no=len(files))
     if normalised.exists():
         con.execute(
-            f"""INSERT INTO {normalize.KEPT} ({", ".join(REQUEST_COLUMNS)})
-            SELECT request_id, occurred_at, DATE '{day.isoformat()}', provider, model, input_tokens,
-                   cache_read_tokens, cache_write_tokens, output_tokens, user_id, team, project, environment,
-                   task_type, latency_ms, status, reported_cost_usd, n.source, source_row, now()
-            FROM read_parquet('{normalised}') r JOIN _file_numbers n ON n.file = r.source_file_no"""
+            f"""INSERT INTO {normalize.KEPT} BY NAME
+            SELECT r.* EXCLUDE (source_file_no), DATE '{day.isoformat()}' AS usage_date, n.source, now() AS ingested_at
+            FROM read_parquet('{normalised}', hive_partitioning = false) r
+            JOIN _file_numbers n ON n.file = r.source_file_no"""
         )
     for i in as_is:
         normalize.insert_usable(con, relations[i], day, normalize.KEPT)
-        shutil.rmtree(normalised.parent.parent / f"file={i}")
-    quarantine = f"{RAW_SCHEMA}.llm_requests_quarantine"
-    report.duplicates, report.moved = normalize.resolve_repeats(con, day, normalize.KEPT, quarantine)
+        shutil.rmtree(request_store.stored_file(root, day, version, i).parent)
+    repeats = normalize.resolve_repeats(con, day, normalize.KEPT, QUARANTINE)
     request_store.write_normalised(con, normalize.kept_rows_sql(), normalised)
-    return []
+    return repeats
 
 
 def _reason_counts(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, int]:
     # Reasons carry the offending value after a colon; group by the kind of problem.
     rows = con.execute(
-        f"SELECT split_part(reason, ':', 1) AS kind, count(*) FROM {RAW_SCHEMA}.llm_requests_quarantine "
+        f"SELECT split_part(reason, ':', 1) AS kind, count(*) FROM {QUARANTINE} "
         "WHERE partition_date = ? GROUP BY kind ORDER BY 2 DESC, 1",
         [day],
     ).fetchall()

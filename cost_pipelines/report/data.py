@@ -36,6 +36,7 @@ def load_report_data(con: duckdb.DuckDBPyConnection, as_of: date) -> ReportData:
     tables = existing_tables(con)
     data = ReportData(as_of)
     start, month_start = as_of - timedelta(days=HISTORY_DAYS - 1), as_of.replace(day=1)
+    since = as_of - timedelta(days=TOP_DAYS - 1)  # the top-N sections' window
     if "marts.fct_costs" in tables:
         data.daily_by_provider = con.execute(
             "SELECT usage_date, provider_name, sum(billed_cost) FROM marts.fct_costs "
@@ -55,7 +56,6 @@ def load_report_data(con: duckdb.DuckDBPyConnection, as_of: date) -> ReportData:
             "SELECT coalesce(sum(billed_cost), 0) FROM marts.fct_costs WHERE usage_date = ?",
             [as_of - timedelta(1)],
         )
-        since = as_of - timedelta(days=TOP_DAYS - 1)
         queries = {
             "Services and LLM providers": "provider_name || ' / ' || service_name",
             "Models": "x_model",
@@ -73,7 +73,7 @@ def load_report_data(con: duckdb.DuckDBPyConnection, as_of: date) -> ReportData:
             "SELECT coalesce(task_type, '(none)'), coalesce(sum(total_cost_usd), 0) "
             "FROM intermediate.int_llm_requests_summed WHERE usage_date BETWEEN ? AND ? "
             "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10",
-            [as_of - timedelta(days=TOP_DAYS - 1), as_of],
+            [since, as_of],
         ).fetchall()
     if "analytics.spend_forecast" in tables:
         made = scalar(
