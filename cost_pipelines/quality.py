@@ -95,6 +95,15 @@ def quarantine_share(con: duckdb.DuckDBPyConnection, start: date, end: date) -> 
     return QuarantineShare(kept + quarantined, quarantined, by_reason)
 
 
+def unreadable_files(con: duckdb.DuckDBPyConnection, start: date, end: date) -> list[tuple[date, str, str]]:
+    """(day, file, reason) of the log files of [start, end) that could not be read and were left out."""
+    return con.execute(
+        "SELECT partition_date, source, reason FROM raw.llm_unreadable_files "
+        "WHERE partition_date >= ? AND partition_date < ? ORDER BY 1, 2",
+        [start, end],
+    ).fetchall()
+
+
 @dataclass(frozen=True)
 class FactReconciliation:
     cost_explorer_usd: Decimal

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from cost_pipelines.ingest.canonical import QUARANTINE_COLUMNS
+from cost_pipelines.ingest.canonical import QUARANTINE_COLUMNS, UNREADABLE_FILE_COLUMNS
 
 RAW_SCHEMA = "raw"
 
@@ -126,6 +126,7 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
 
     request_store.ensure(con)
     _create(con, "llm_requests_quarantine", QUARANTINE_COLUMNS)
+    _create(con, "llm_unreadable_files", UNREADABLE_FILE_COLUMNS)
     _create(con, "llm_model_map", MODEL_MAP_COLUMNS, ", PRIMARY KEY (provider, model)")
     _create(con, "llm_prices", PRICE_COLUMNS)
     _create(con, "aws_cost_explorer_daily", CE_COLUMNS)

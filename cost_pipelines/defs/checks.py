@@ -101,6 +101,26 @@ def quarantine_share_below_bound(
 
 
 @dg.asset_check(
+    asset=LLM_QUARANTINE,
+    partitions_def=daily_partitions,
+    description="Every log file of the days could be read; a file that could not is left out whole and listed.",
+)
+def log_files_are_readable(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    start, end = _window(context)
+    with warehouse.connect(read_only=True) as con:
+        found = quality.unreadable_files(con, start, end)
+    return dg.AssetCheckResult(
+        passed=not found,
+        # not blocking: the other files of the day are good, but a day without one of its files is not complete
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "unreadable_files": len(found),
+            "files": dg.MetadataValue.md(markdown_table(["day", "file", "reason"], found[:50])),
+        },
+    )
+
+
+@dg.asset_check(
     asset=get_asset_key_for_model([cost_dbt_models], "fct_costs"),
     partitions_def=daily_partitions,
     blocking=True,
@@ -174,6 +194,7 @@ checks = [
     llm_costs_reconcile,
     unpriced_share_below_bound,
     quarantine_share_below_bound,
+    log_files_are_readable,
     fct_costs_reconcile,
     negative_charges_are_credits,
     estimated_days_are_refreshed,

@@ -5,11 +5,12 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import dagster as dg
+from pydantic import Field
 
 from cost_pipelines.defs.metadata import query_markdown
 from cost_pipelines.defs.owners import OWNERS_INGEST
 from cost_pipelines.defs.partitions import daily_partitions, single_run
-from cost_pipelines.ingest.load import DayReport, ingest_day
+from cost_pipelines.ingest.load import DayReport, IngestPolicy, ingest_day
 from cost_pipelines.pricing.load import write_prices
 from cost_pipelines.pricing.price_table import export_price_rows, genai_prices_version
 from cost_pipelines.resources import LlmLogSourceResource, WarehouseResource
@@ -20,6 +21,25 @@ LLM_MODEL_MAP = dg.AssetKey(["raw", "llm_model_map"])
 LLM_PRICES = dg.AssetKey(["raw", "llm_prices"])
 
 _INGEST_TAGS = {"domain": "llm"}
+
+
+class LlmRequestsConfig(dg.Config):
+    """Each field lets a run do something that is refused by default because it usually means a fault."""
+
+    allow_empty_days: bool = Field(False, description="store a day the log source has no files for as empty")
+    allow_shrink: bool = Field(
+        False, description="replace a stored day even with none, or far fewer, of its requests (see max_shrink_share)"
+    )
+    max_shrink_share: float = Field(
+        0.5, ge=0, le=1, description="share of a stored day's requests a re-run may drop without allow_shrink"
+    )
+    refuse_unreadable_files: bool = Field(
+        False, description="fail the day when a log file cannot be read, instead of quarantining that file"
+    )
+
+    def policy(self) -> IngestPolicy:
+        return IngestPolicy(self.allow_empty_days, self.allow_shrink, self.max_shrink_share,
+                            self.refuse_unreadable_files)  # fmt: skip
 
 
 @dg.multi_asset(
@@ -54,7 +74,10 @@ _INGEST_TAGS = {"domain": "llm"}
     backfill_policy=single_run,
 )
 def llm_requests(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, llm_logs: LlmLogSourceResource
+    context: dg.AssetExecutionContext,
+    config: LlmRequestsConfig,
+    warehouse: WarehouseResource,
+    llm_logs: LlmLogSourceResource,
 ) -> Iterator[dg.MaterializeResult]:
     source = llm_logs.source()
     window = context.partition_time_window
@@ -62,11 +85,13 @@ def llm_requests(
     with warehouse.connect() as con:
         day = window.start.date()
         while day < window.end.date():
-            report = ingest_day(con, source, day)
+            report = ingest_day(con, source, day, config.policy())
             context.log.info(
                 f"{day}: {report.files} files, {report.rows_in} rows in, {report.rows_kept} kept, "
                 f"{report.quarantined} quarantined, {report.duplicates} duplicates dropped"
             )
+            for unreadable in report.unreadable_files:
+                context.log.error(f"{day}: {unreadable.source} was not ingested: {unreadable.reason}")
             reports.append(report)
             day += timedelta(days=1)
         preview = query_markdown(
@@ -95,6 +120,9 @@ def llm_requests(
             "duplicates_dropped": sum(r.duplicates for r in reports),
             "files_kept_as_they_arrived": sum(r.files_kept_as_is for r in reports),
             "skipped_files": dg.MetadataValue.json(sorted(f for r in reports for f in r.skipped_files)),
+            "unreadable_files": dg.MetadataValue.json(
+                [{"day": str(r.day), "file": u.source, "reason": u.reason} for r in reports for u in r.unreadable_files]
+            ),
             "dagster/row_count": sum(r.rows_kept for r in reports),
             "source": llm_logs.source().describe(),
             "preview": dg.MetadataValue.md(preview),
@@ -105,6 +133,7 @@ def llm_requests(
         metadata={
             "dagster/row_count": sum(r.quarantined for r in reports),
             "reasons": dg.MetadataValue.json(dict(reasons.most_common())),
+            "unreadable_files": sum(len(r.unreadable_files) for r in reports),
         },
     )
     yield dg.MaterializeResult(

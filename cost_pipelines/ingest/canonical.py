@@ -67,3 +67,12 @@ QUARANTINE_COLUMNS: dict[str, str] = {
     "raw_record": "VARCHAR",
     "quarantined_at": "TIMESTAMPTZ NOT NULL",
 }
+
+# A log file that could not be read at all (truncated gzip, corrupt Parquet, a line too long): one row per file.
+UNREADABLE_FILE_COLUMNS: dict[str, str] = {
+    "partition_date": "DATE NOT NULL",
+    "source": "VARCHAR NOT NULL",
+    "reason": "VARCHAR NOT NULL",
+    "size_bytes": "BIGINT",
+    "quarantined_at": "TIMESTAMPTZ NOT NULL",
+}

@@ -17,10 +17,34 @@ from cost_pipelines.pricing.price_table import genai_prices_version
 from cost_pipelines.warehouse import RAW_SCHEMA, ensure_raw_tables, scalar, transaction
 
 QUARANTINE = f"{RAW_SCHEMA}.llm_requests_quarantine"
+UNREADABLE = f"{RAW_SCHEMA}.llm_unreadable_files"
 
 
 class RowAccountingError(RuntimeError):
     """Records read ≠ records kept + quarantined + duplicates: a row would have been lost."""
+
+
+class NoLogFiles(RuntimeError):
+    """The source lists no log file for the day: an error, never an empty day, unless the run allows it."""
+
+
+class DayShrinkRefused(RuntimeError):
+    """Re-ingesting a stored day would leave it with none, or far fewer, of its requests."""
+
+
+class UnreadableLogFiles(RuntimeError):
+    """Some log files could not be read and the run asked to refuse the day rather than quarantine them."""
+
+
+@dataclass(frozen=True)
+class IngestPolicy:
+    """What a run accepts that would otherwise stop it, each on purpose: an empty day, a stored day that
+    shrinks, unreadable files (quarantined by default; `refuse_unreadable_files` fails the day instead)."""
+
+    allow_empty_days: bool = False
+    allow_shrink: bool = False
+    max_shrink_share: float = 0.5  # a re-ingested day may lose at most this share of its stored requests
+    refuse_unreadable_files: bool = False
 
 
 @dataclass
@@ -35,27 +59,80 @@ class DayReport:
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     new_models: list[str] = field(default_factory=list)
     skipped_files: list[str] = field(default_factory=list)  # matched the source but are in no accepted format
+    unreadable_files: list[normalize.UnreadableFile] = field(default_factory=list)  # quarantined whole
     files_kept_as_is: int = 0  # canonical Parquet stored as it arrived, not rewritten
+    replaced_requests: int = 0  # what the day held before this run
 
 
-def ingest_day(con: duckdb.DuckDBPyConnection, source: LogSource, day: date) -> DayReport:
+def ingest_day(
+    con: duckdb.DuckDBPyConnection, source: LogSource, day: date, policy: IngestPolicy = IngestPolicy()
+) -> DayReport:
     ensure_raw_tables(con)
     # Rows keep their file and position, so the order they are written in does not matter: let DuckDB stream.
     con.execute("SET preserve_insertion_order = false")
     con.execute(f"SET memory_limit = '{settings.duckdb_memory_limit()}'")
     files = source.files_for(day)
-    relations, stats = normalize.read_files(con, files)
-    report = DayReport(day=day, files=stats.files, rows_in=stats.rows_in, rows_by_format=stats.rows_by_format)
-    report.skipped_files = source.unreadable_files_for(day)
+    if not files and not policy.allow_empty_days:
+        raise NoLogFiles(
+            f"{day}: no log files under {source.describe()}; nothing was ingested and the stored day is unchanged. "
+            "If the day really had no requests, re-run with allow_empty_days: true"
+        )
     root = request_store.store_root(con)
+    try:
+        relations, unreadable = normalize.read_files(con, files)
+        for attempt in range(2):
+            readable = [i for i, relation in enumerate(relations) if relation is not None]
+            if unreadable and policy.refuse_unreadable_files:
+                raise UnreadableLogFiles(f"{day}: unreadable log files, the day was refused: " + "; ".join(
+                    f"{u.source}: {u.reason}" for u in unreadable))  # fmt: skip
+            try:
+                report = _replace_day(
+                    con, day, [files[i] for i in readable], [relations[i] for i in readable], unreadable, root, policy
+                )
+            except duckdb.Error:
+                # A Parquet file whose footer reads but whose data does not fails only when the day is written.
+                broken = normalize.unreadable_parquet(
+                    con, [files[i] for i in readable], [relations[i] for i in readable]
+                )
+                if attempt or not broken:
+                    raise
+                for position, found in broken:
+                    relations[readable[position]] = None
+                    unreadable.append(found)
+                continue
+            break
+    finally:
+        normalize.drop_work_tables(con)
+    report.skipped_files = source.skipped_files_for(day)
+    return report
+
+
+def _replace_day(
+    con: duckdb.DuckDBPyConnection,
+    day: date,
+    files: list[SourceFile],
+    relations: list[normalize.Relation],
+    unreadable: list[normalize.UnreadableFile],
+    root: Path,
+    policy: IngestPolicy,
+) -> DayReport:
+    """Write the day's readable files as a new version and switch the day to it in one transaction."""
+    report = DayReport(day=day, files=len(files) + len(unreadable), unreadable_files=list(unreadable))
+    for file, relation in zip(files, relations, strict=True):
+        report.rows_in += relation.records
+        report.rows_by_format[file.format] = report.rows_by_format.get(file.format, 0) + relation.records
     version = request_store.next_version(con, day)
     shutil.rmtree(request_store.day_dir(root, day, version), ignore_errors=True)  # left by a run that stopped
     try:
         with transaction(con):
             con.execute(f"DELETE FROM {QUARANTINE} WHERE partition_date = ?", [day])
+            con.execute(f"DELETE FROM {UNREADABLE} WHERE partition_date = ?", [day])
             stored = _write_day(con, files, relations, day, root, version, report)
-            request_store.point_day_at(con, day, version, stored)
-            report.files_kept_as_is = sum(stored_as == "kept" for _, _, stored_as, _ in stored)
+            report.replaced_requests = request_store.stored_requests(con, day)
+            _refuse_shrinking(report, policy)
+            normalize.record_unreadable(con, day, unreadable, UNREADABLE)
+            request_store.point_day_at(con, root, day, version, stored)
+            report.files_kept_as_is = sum(f.stored_as == "kept" for f in stored)
             report.quarantine_reasons = _reason_counts(con, day)
             report.new_models = update_model_map(
                 con, f"SELECT DISTINCT provider, model FROM {request_store.VIEW} WHERE usage_date = ?", [day]
@@ -63,10 +140,19 @@ def ingest_day(con: duckdb.DuckDBPyConnection, source: LogSource, day: date) -> 
     except BaseException:
         shutil.rmtree(request_store.day_dir(root, day, version), ignore_errors=True)
         raise
-    finally:
-        normalize.drop_work_tables(con)
     request_store.delete_other_versions(root, day, keep=version)
     return report
+
+
+def _refuse_shrinking(report: DayReport, policy: IngestPolicy) -> None:
+    old, new = report.replaced_requests, report.rows_kept
+    if policy.allow_shrink or old == 0 or new >= old * (1 - policy.max_shrink_share):
+        return
+    raise DayShrinkRefused(
+        f"{report.day}: the stored day has {old:,} requests and this run would leave {new:,} "
+        f"({(old - new) / old:.0%} fewer; at most {policy.max_shrink_share:.0%} is accepted): nothing was written. "
+        "Check the log source; if the smaller day is right, re-run with allow_shrink: true"
+    )
 
 
 def _write_day(
@@ -125,7 +211,13 @@ def _write_day(
             f"{report.quarantined} and dropped {report.duplicates} duplicates; nothing was written"
         )
     return [
-        (i, f.name, "kept" if i in as_is else "normalised", relations[i].rows if i in as_is else usable.get(i, 0))
+        request_store.StoredFile(
+            i, f.name, "kept", relations[i].rows or 0, request_store.stored_file(root, day, version, i)
+        )
+        if i in as_is
+        else request_store.StoredFile(
+            i, f.name, "normalised", usable.get(i, 0), normalised if normalised.exists() else None
+        )
         for i, f in enumerate(files)
     ]
 

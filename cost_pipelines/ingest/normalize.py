@@ -11,8 +11,9 @@ Repeated request ids are resolved afterwards on the kept rows, which is cheap be
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import date
 
 import duckdb
@@ -38,13 +39,16 @@ _RAW_BODY_BATCH = 5_000
 _INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 _TIMESTAMP_TYPES = {"TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"}
 _COUNT_FIELDS = (*TOKEN_FIELDS, "latency_ms")
+MAX_LINE_BYTES = 64 * 1024 * 1024  # the longest JSONL line read; a longer one makes its file unreadable
 
 
-@dataclass
-class NormaliseStats:
-    files: int = 0
-    rows_in: int = 0
-    rows_by_format: dict[str, int] = field(default_factory=dict)
+@dataclass(frozen=True)
+class UnreadableFile:
+    """A log file that could not be read at all: quarantined whole, with the reason."""
+
+    source: str
+    reason: str
+    size_bytes: int | None
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class Relation:
     raw_record: str  # SQL over the alias `r` (with `r._row`): a rejected record's text
     text: bool  # columns already hold trimmed text with '' as NULL (the `_candidates` shape)
     rows: int | None = None  # records in the relation, when known without reading it (Parquet metadata)
+    records: int = 0  # records read from the file, unreadable lines included: what the row accounting counts
 
 
 def _q(identifier: str) -> str:
@@ -128,7 +133,7 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, file: SourceFile) -> int:
                    {" OR ".join(f"json_type(line, '$.{k}') = 'OBJECT'" for k in (*ENVELOPE_BODY_KEYS, "usage"))},
                    false) ELSE false END AS is_provider_body
         FROM read_csv({_lit(file.path)}, columns = {{'line': 'VARCHAR'}}, header = false, delim = chr(0),
-                      quote = '', escape = '', auto_detect = false, max_line_size = 67108864)"""
+                      quote = '', escape = '', auto_detect = false, max_line_size = {MAX_LINE_BYTES})"""
     )
     # Blank lines separate nothing and are not records.
     con.execute("DELETE FROM _lines WHERE line IS NULL OR TRIM(line) = ''")
@@ -208,23 +213,83 @@ def _text_relation(file: SourceFile) -> Relation:
     )  # fmt: skip
 
 
-def read_files(con: duckdb.DuckDBPyConnection, files: list[SourceFile]) -> tuple[list[Relation], NormaliseStats]:
-    """One relation per file, in file order. JSONL and CSV records are loaded into `_candidates` (text) and their
-    unreadable lines into `_rejects`; Parquet files are read where they are when the day is written."""
+def read_files(
+    con: duckdb.DuckDBPyConnection, files: list[SourceFile]
+) -> tuple[list[Relation | None], list[UnreadableFile]]:
+    """One relation per file, in file order (None for a file that cannot be read, listed with its reason). JSONL
+    and CSV records are loaded into `_candidates` (text) and their unreadable lines into `_rejects`; Parquet files
+    are read where they are when the day is written."""
     create_work_tables(con)
-    stats = NormaliseStats()
-    relations = []
+    relations: list[Relation | None] = []
+    unreadable = []
     for scan_no, file in enumerate(files):
-        if file.format == "parquet":
-            relation, rows = _parquet_relation(con, file)
-        else:
-            rows = _read_csv(con, file, scan_no) if file.format == "csv" else _read_jsonl(con, file)
-            relation = _text_relation(file)
-        relations.append(relation)
-        stats.files += 1
-        stats.rows_in += rows
-        stats.rows_by_format[file.format] = stats.rows_by_format.get(file.format, 0) + rows
-    return relations, stats
+        try:
+            if file.format == "parquet":
+                relation, rows = _parquet_relation(con, file)
+            else:
+                rows = _read_csv(con, file, scan_no) if file.format == "csv" else _read_jsonl(con, file)
+                relation = _text_relation(file)
+        except duckdb.Error as error:
+            _drop_scan_tables(con, scan_no)
+            unreadable.append(UnreadableFile(file.name, unreadable_reason(file, error), _size(file.path)))
+            relations.append(None)
+            continue
+        relations.append(replace(relation, records=rows))
+    return relations, unreadable
+
+
+def _drop_scan_tables(con: duckdb.DuckDBPyConnection, scan_no: int) -> None:
+    """What a scan that failed half way may leave (its rows never reached `_candidates`: one statement)."""
+    for table in ("_lines", f"_csv_rejects_{scan_no}", f"_csv_rejects_{scan_no}_scan"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _size(path: str) -> int | None:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
+
+
+def unreadable_reason(file: SourceFile, error: duckdb.Error) -> str:
+    """What is wrong with the file, in words a person can act on, then DuckDB's own first line."""
+    # Only DuckDB's first line is kept: the next ones may quote the offending line, prompts and all.
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    lowered = str(error).lower()
+    if "maximum line size" in lowered:
+        limit = f"{MAX_LINE_BYTES // 2**20} MiB" if MAX_LINE_BYTES % 2**20 == 0 else f"{MAX_LINE_BYTES:,} bytes"
+        kind = f"a line is longer than {limit}"
+    elif file.path.lower().endswith(".gz") and ("gzip" in lowered or "compress" in lowered or "inflate" in lowered):
+        kind = "the gzip stream is truncated or corrupt"
+    elif file.format == "parquet":
+        kind = "not a readable Parquet file"
+    else:
+        kind = f"the {file.format} file cannot be read"
+    return f"unreadable file: {kind} ({detail[:300]})"
+
+
+def unreadable_parquet(
+    con: duckdb.DuckDBPyConnection, files: list[SourceFile], relations: list[Relation]
+) -> list[tuple[int, UnreadableFile]]:
+    """Parquet files whose footer reads but whose data does not: every value is decoded once, file by file. Only
+    run after writing the day failed, to find which file made it fail."""
+    broken = []
+    for position, (file, relation) in enumerate(zip(files, relations, strict=True)):
+        if relation.text:
+            continue
+        try:
+            con.execute(f"SELECT sum(hash(t)) FROM read_parquet({_lit(file.path)}) t").fetchall()
+        except duckdb.Error as error:
+            broken.append((position, UnreadableFile(file.name, unreadable_reason(file, error), _size(file.path))))
+    return broken
+
+
+def record_unreadable(con: duckdb.DuckDBPyConnection, day: date, unreadable: list[UnreadableFile], target: str) -> None:
+    if unreadable:
+        con.executemany(
+            f"INSERT INTO {target} VALUES (?, ?, ?, ?, now())",
+            [[day, u.source, u.reason, u.size_bytes] for u in unreadable],
+        )
 
 
 def _count_expr(column: str) -> str:

@@ -44,7 +44,7 @@ class S3PrefixSource:
         self._unreadable[day] = unreadable
         return files
 
-    def unreadable_files_for(self, day: date) -> list[str]:
+    def skipped_files_for(self, day: date) -> list[str]:
         return self._unreadable.get(day, [])
 
     def describe(self) -> str:
@@ -90,7 +90,7 @@ class PostgresTableSource:
             cur.copy_expert(copy.as_string(con), out)
         return [SourceFile(str(target), f"postgres:{self.table}/{day.isoformat()}", "csv")]
 
-    def unreadable_files_for(self, day: date) -> list[str]:
+    def skipped_files_for(self, day: date) -> list[str]:
         return []
 
     def describe(self) -> str:

@@ -7,10 +7,11 @@ A large log file that is already canonical Parquet (canonical column names and t
 or repeated rows) is kept as it arrived, byte for byte, as `file=<its number in the day>`; every other file's rows
 are normalised and written together as one more file, each row naming its log file in `source_file_no`, so a day
 of many small log files is still one or a few stored files. `raw.llm_request_files` lists each log file of a day,
-with the version of the day that is current; the view joins it, so a day is replaced by one DuckDB transaction:
-the new version's files are written first, invisible until the transaction that points the day at them commits,
-and older versions are deleted after. A run that stops half way leaves an unreferenced directory, which the next
-ingest of that day deletes.
+the version of the day that is current and the stored file holding its rows. The view reads only the stored files
+listed there, never a directory by pattern, so a day is replaced by one DuckDB transaction: the new version's files
+are written first, invisible until the transaction that lists them (and rebuilds the view) commits, and older
+versions are deleted after. A run killed half way leaves an unlisted directory, perhaps with a file cut short, which
+no reader opens and which the next writer of any day deletes.
 
 `usage_date=1970-01-01/version=0/file=0/schema.parquet` holds no rows: it gives the view every column and its type
 even before the first day is stored, and when stored files lack optional columns.
@@ -18,7 +19,9 @@ even before the first day is stored, and when stored files lack optional columns
 
 from __future__ import annotations
 
+import hashlib
 import shutil
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -26,7 +29,7 @@ import duckdb
 
 from cost_pipelines import settings
 from cost_pipelines.ingest.canonical import REQUEST_COLUMNS
-from cost_pipelines.warehouse import RAW_SCHEMA, scalar
+from cost_pipelines.warehouse import RAW_SCHEMA, scalar, transaction
 
 VIEW = f"{RAW_SCHEMA}.llm_requests"
 FILES = f"{RAW_SCHEMA}.llm_request_files"
@@ -52,6 +55,8 @@ FILE_COLUMNS: dict[str, str] = {
     "stored_as": "VARCHAR NOT NULL",  # 'kept' (the log file itself) or 'normalised'
     "requests": "BIGINT NOT NULL",
     "ingested_at": "TIMESTAMPTZ NOT NULL",
+    # the stored Parquet file with this log file's rows, relative to the store (a pattern for days stored in bulk)
+    "stored_path": "VARCHAR",
 }
 
 _SCHEMA_DAY = "1970-01-01"
@@ -74,7 +79,7 @@ def day_dir(root: Path, day: date, version: int | None = None) -> Path:
 
 
 def _write_schema_file(con: duckdb.DuckDBPyConnection, root: Path) -> None:
-    target = root / f"usage_date={_SCHEMA_DAY}" / "version=0" / "file=0" / "schema.parquet"
+    target = _schema_file(root)
     if target.exists():
         return
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -84,8 +89,13 @@ def _write_schema_file(con: duckdb.DuckDBPyConnection, root: Path) -> None:
     partial.replace(target)
 
 
-def view_sql(root: Path) -> str:
-    files = _lit(str(root / "usage_date=*" / "version=*" / "file=*" / "*.parquet"))
+def _schema_file(root: Path) -> Path:
+    return root / f"usage_date={_SCHEMA_DAY}" / "version=0" / "file=0" / "schema.parquet"
+
+
+def view_sql(root: Path, stored_paths: list[str]) -> str:
+    """The view over the schema file and the committed stored files (paths relative to `root`)."""
+    files = "[" + ", ".join(_lit(str(p)) for p in [_schema_file(root), *(root / p for p in stored_paths)]) + "]"
     return f"""SELECT r.request_id, CAST(r.occurred_at AS TIMESTAMPTZ) AS occurred_at, r.usage_date, r.provider,
             r.model, CAST(r.input_tokens AS BIGINT) AS input_tokens,
             CAST(COALESCE(r.cache_read_tokens, 0) AS BIGINT) AS cache_read_tokens,
@@ -101,12 +111,29 @@ def view_sql(root: Path) -> str:
             AND f.file_no = COALESCE(r.source_file_no, r.file)"""
 
 
+def refresh_view(con: duckdb.DuckDBPyConnection, root: Path) -> None:
+    """Point the view at the stored files listed now (inside the caller's transaction, when it has one)."""
+    paths = [p for (p,) in con.execute(
+        f"SELECT DISTINCT stored_path FROM {FILES} WHERE stored_path IS NOT NULL ORDER BY 1").fetchall()]  # fmt: skip
+    sql = view_sql(root, paths)
+    digest = hashlib.sha256(sql.encode()).hexdigest()
+    current = scalar(con, "SELECT comment FROM duckdb_views() WHERE schema_name = ? AND view_name = 'llm_requests'",
+                     [RAW_SCHEMA])  # fmt: skip
+    # Rebuilding binds the view, which opens every listed file: skip it when nothing changed.
+    if current != digest:
+        con.execute(f"CREATE OR REPLACE VIEW {VIEW} AS {sql}")
+        con.execute(f"COMMENT ON VIEW {VIEW} IS {_lit(digest)}")
+
+
 def ensure(con: duckdb.DuckDBPyConnection) -> None:
-    """The file list, the schema file and the view, pointing at the store beside the connection's file. A
-    warehouse that still holds the requests as a table has them moved into the store first."""
+    """The file list, the schema file and the view, pointing at the store beside the connection's file; versions
+    no commit lists (a run that was killed) are deleted. A warehouse that still holds the requests as a table has
+    them moved into the store first."""
     body = ", ".join(f"{name} {kind}" for name, kind in FILE_COLUMNS.items())
     con.execute(f"CREATE TABLE IF NOT EXISTS {FILES} ({body})")
+    con.execute(f"ALTER TABLE {FILES} ADD COLUMN IF NOT EXISTS stored_path VARCHAR")
     root = store_root(con)
+    _list_stored_paths_of_older_warehouses(con, root)
     _write_schema_file(con, root)
     kind = scalar(
         con,
@@ -115,7 +142,28 @@ def ensure(con: duckdb.DuckDBPyConnection) -> None:
     )
     if kind == "BASE TABLE":
         _move_table_into_store(con, root)
-    con.execute(f"CREATE OR REPLACE VIEW {VIEW} AS {view_sql(root)}")
+    refresh_view(con, root)
+    delete_abandoned_versions(con, root)
+
+
+def _list_stored_paths_of_older_warehouses(con: duckdb.DuckDBPyConnection, root: Path) -> None:
+    """Warehouses written before the file list named each stored file: kept log files are `file=<file_no>`, and
+    the one other directory of the version holds the normalised rows."""
+    unlisted = con.execute(
+        f"SELECT DISTINCT usage_date, version FROM {FILES} WHERE stored_path IS NULL ORDER BY 1"
+    ).fetchall()
+    for day, version in unlisted:
+        kept = {n for (n,) in con.execute(f"SELECT file_no FROM {FILES} WHERE usage_date = ? AND version = ? AND "
+                                          "stored_as = 'kept'", [day, version]).fetchall()}  # fmt: skip
+        directory = day_dir(root, day, version)
+        others = sorted(p.name for p in directory.glob("file=*") if p.name.removeprefix("file=") not in map(str, kept))
+        relative = directory.relative_to(root)
+        con.execute(
+            f"UPDATE {FILES} SET stored_path = CASE WHEN stored_as = 'kept' "
+            f"THEN ? || '/file=' || file_no || '/requests.parquet' ELSE ? END "
+            "WHERE usage_date = ? AND version = ? AND stored_path IS NULL",
+            [str(relative), f"{relative}/{others[0]}/*.parquet" if others else None, day, version],
+        )
 
 
 def _move_table_into_store(con: duckdb.DuckDBPyConnection, root: Path) -> None:
@@ -151,14 +199,22 @@ def store_days(con: duckdb.DuckDBPyConnection, rows_sql: str, root: Path | None 
                   FROM ({rows_sql}) AS rows JOIN _day_files AS f USING (usage_date, source))
         TO {_lit(str(root))} (FORMAT parquet, PARTITION_BY (usage_date, version, file), OVERWRITE_OR_IGNORE)"""
     )
-    con.execute(f"DELETE FROM {FILES} WHERE usage_date IN (SELECT usage_date FROM _day_files)")
-    con.execute(
-        f"INSERT INTO {FILES} SELECT usage_date, version, file, source, 'normalised', requests, ingested_at "
-        "FROM _day_files"
-    )
+    with transaction(con):
+        con.execute(f"DELETE FROM {FILES} WHERE usage_date IN (SELECT usage_date FROM _day_files)")
+        con.execute(
+            f"INSERT INTO {FILES} SELECT usage_date, version, file, source, 'normalised', requests, ingested_at, "
+            "'usage_date=' || strftime(usage_date, '%Y-%m-%d') || '/version=' || version || '/file=0/*.parquet' "
+            "FROM _day_files"
+        )
+        refresh_view(con, root)
     con.execute("DROP TABLE _day_files")
     for day, version in days:
         delete_other_versions(root, day, keep=version)
+
+
+def stored_requests(con: duckdb.DuckDBPyConnection, day: date) -> int:
+    """Requests the day holds now."""
+    return int(scalar(con, f"SELECT COALESCE(sum(requests), 0) FROM {FILES} WHERE usage_date = ?", [day]))
 
 
 def next_version(con: duckdb.DuckDBPyConnection, day: date) -> int:
@@ -183,18 +239,52 @@ def write_normalised(con: duckdb.DuckDBPyConnection, select_sql: str, target: Pa
     return int(scalar(con, f"COPY (SELECT {stored} FROM ({select_sql})) TO {_lit(str(target))} (FORMAT parquet)"))
 
 
-StoredFile = tuple[int, str, str, int]  # file_no, source, stored_as, requests
+@dataclass(frozen=True)
+class StoredFile:
+    """A log file of the day and where its rows are stored (None: it had no usable rows)."""
+
+    file_no: int
+    source: str
+    stored_as: str  # 'kept' or 'normalised'
+    requests: int
+    stored: Path | None
 
 
-def point_day_at(con: duckdb.DuckDBPyConnection, day: date, version: int, files: list[StoredFile]) -> None:
-    """Make `version` the day's current one (inside the caller's transaction): files are (file_no, source,
-    stored_as, requests)."""
+def point_day_at(con: duckdb.DuckDBPyConnection, root: Path, day: date, version: int, files: list[StoredFile]) -> None:
+    """Make `version` the day's current one and the view read its files (inside the caller's transaction)."""
     con.execute(f"DELETE FROM {FILES} WHERE usage_date = ?", [day])
     if files:
         con.executemany(
-            f"INSERT INTO {FILES} VALUES (?, ?, ?, ?, ?, ?, now())",
-            [[day, version, file_no, source, stored_as, rows] for file_no, source, stored_as, rows in files],
-        )
+            f"INSERT INTO {FILES} VALUES (?, ?, ?, ?, ?, ?, now(), ?)",
+            [
+                [day, version, f.file_no, f.source, f.stored_as, f.requests,
+                 None if f.stored is None else str(f.stored.relative_to(root))]
+                for f in files
+            ],
+        )  # fmt: skip
+    refresh_view(con, root)
+
+
+def delete_abandoned_versions(con: duckdb.DuckDBPyConnection, root: Path) -> None:
+    """Every version directory the file list does not point at: what runs that were killed left. Only the process
+    holding the warehouse's write lock writes the store, so nothing else is writing them."""
+    current = {(str(d), v) for d, v in con.execute(f"SELECT DISTINCT usage_date, version FROM {FILES}").fetchall()}
+    if not root.exists():
+        return
+    for directory in root.glob("usage_date=*"):
+        day = directory.name.removeprefix("usage_date=")
+        if day == _SCHEMA_DAY or not directory.is_dir():
+            continue
+        for version in directory.iterdir():
+            if (day, _version_number(version.name)) not in current:
+                shutil.rmtree(version, ignore_errors=True) if version.is_dir() else version.unlink(missing_ok=True)
+        if not any(directory.iterdir()):
+            directory.rmdir()
+
+
+def _version_number(name: str) -> int | None:
+    number = name.removeprefix("version=")
+    return int(number) if name.startswith("version=") and number.isdigit() else None
 
 
 def delete_other_versions(root: Path, day: date, keep: int | None) -> None:

@@ -25,10 +25,15 @@ class SourceFile:
     format: FileFormat
 
 
+class SourceUnavailable(RuntimeError):
+    """The source itself cannot be read (a missing folder, a bucket that is not there): an error, never an empty
+    day."""
+
+
 class LogSource(Protocol):
     def files_for(self, day: date) -> list[SourceFile]: ...
 
-    def unreadable_files_for(self, day: date) -> list[str]: ...
+    def skipped_files_for(self, day: date) -> list[str]: ...
 
     def describe(self) -> str: ...
 
@@ -47,6 +52,11 @@ class LocalDirectorySource:
     pattern: str = "{date}/*"
 
     def files_for(self, day: date) -> list[SourceFile]:
+        if not self.root.is_dir():
+            raise SourceUnavailable(
+                f"the LLM logs folder {self.root} does not exist (or is not a folder): check "
+                "COST_PIPELINES_LLM_LOGS_DIR (or the llm_logs resource's root); nothing was ingested"
+            )
         matches = sorted(self.root.glob(self.pattern.format(date=day.isoformat())))
         files = []
         for path in matches:
@@ -55,7 +65,7 @@ class LocalDirectorySource:
                 files.append(SourceFile(str(path), str(path.relative_to(self.root)), fmt))
         return files
 
-    def unreadable_files_for(self, day: date) -> list[str]:
+    def skipped_files_for(self, day: date) -> list[str]:
         """Files that match the pattern but are in no accepted format, so they can be reported."""
         matches = sorted(self.root.glob(self.pattern.format(date=day.isoformat())))
         return [str(p.relative_to(self.root)) for p in matches if p.is_file() and file_format(p.name) is None]

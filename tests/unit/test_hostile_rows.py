@@ -4,7 +4,9 @@ import json
 from datetime import date
 from pathlib import Path
 
-from cost_pipelines.ingest.load import ingest_day
+import pytest
+
+from cost_pipelines.ingest.load import IngestPolicy, NoLogFiles, ingest_day
 from cost_pipelines.ingest.sources import LocalDirectorySource
 from cost_pipelines.warehouse import connect
 
@@ -104,8 +106,10 @@ def test_rerunning_a_partition_replaces_it(tmp_path: Path) -> None:
     assert after == [("r2",)] and quarantine_after == 0
 
 
-def test_day_without_files_writes_an_empty_partition(tmp_path: Path) -> None:
+def test_a_day_without_files_is_an_error_unless_the_run_allows_it(tmp_path: Path) -> None:
     (tmp_path / "logs").mkdir()
     with connect(tmp_path / "w.duckdb") as con:
-        report = ingest_day(con, LocalDirectorySource(tmp_path / "logs"), DAY)
+        with pytest.raises(NoLogFiles, match=f"{DAY}: no log files under .*allow_empty_days"):
+            ingest_day(con, LocalDirectorySource(tmp_path / "logs"), DAY)
+        report = ingest_day(con, LocalDirectorySource(tmp_path / "logs"), DAY, IngestPolicy(allow_empty_days=True))
     assert (report.files, report.rows_in, report.rows_kept) == (0, 0, 0)

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cost_pipelines.ingest import request_store
-from cost_pipelines.ingest.load import ingest_day
+from cost_pipelines.ingest.load import IngestPolicy, ingest_day
 from cost_pipelines.ingest.sources import LocalDirectorySource
 from cost_pipelines.warehouse import connect, ensure_raw_tables
 
@@ -145,7 +145,8 @@ def test_rerun_replaces_the_day_and_removes_the_old_files(tmp_path: Path) -> Non
         assert con.execute("SELECT count(*) FROM raw.llm_requests").fetchone()[0] == 2
         assert _versions(tmp_path) == ["version=2"]
         log.unlink()
-        ingest_day(con, source, DAY)
+        # emptying a stored day takes both permissions: no log file, and fewer requests than stored
+        ingest_day(con, source, DAY, IngestPolicy(allow_empty_days=True, allow_shrink=True))
         assert con.execute("SELECT count(*) FROM raw.llm_requests").fetchone()[0] == 0
         assert _stored(con) == []
 
@@ -211,3 +212,29 @@ def test_requests_stored_as_a_table_move_into_the_store(tmp_path: Path) -> None:
 def test_an_in_memory_warehouse_is_refused_clearly() -> None:
     with duckdb.connect() as con, pytest.raises(ValueError, match="DuckDB file"):
         ensure_raw_tables(con)
+
+
+@pytest.mark.parametrize("partial", [b"", b"PAR1\x15\x04"], ids=["empty file", "truncated file"])
+def test_a_half_written_version_of_another_day_never_breaks_later_runs(tmp_path: Path, partial: bytes) -> None:
+    """What a run killed while writing a day leaves behind: a version that never committed, its file cut short."""
+    _write(tmp_path, "a.parquet", _canonical(["r1", "r2"]))
+    with connect(tmp_path / "w.duckdb") as con:
+        ingest_day(con, LocalDirectorySource(tmp_path / "logs"), DAY)
+    killed_day = tmp_path / "w.llm_requests" / "usage_date=2026-08-02" / "version=1" / "file=0"
+    killed_day.mkdir(parents=True)
+    (killed_day / "requests.parquet").write_bytes(partial)
+    with connect(tmp_path / "w.duckdb") as con:
+        ensure_raw_tables(con)  # what every writer (prices, Cost Explorer, FOCUS) does first
+        assert con.execute("SELECT request_id FROM raw.llm_requests ORDER BY 1").fetchall() == [("r1",), ("r2",)]
+    # the abandoned version is gone without that day being ingested again
+    assert not killed_day.parent.exists()
+
+
+def test_a_stray_file_inside_the_store_is_not_read(tmp_path: Path) -> None:
+    _write(tmp_path, "a.parquet", _canonical(["r1"]))
+    with connect(tmp_path / "w.duckdb") as con:
+        ingest_day(con, LocalDirectorySource(tmp_path / "logs"), DAY)
+        committed = tmp_path / "w.llm_requests" / f"usage_date={DAY}" / "version=1"
+        (committed / "file=9").mkdir()
+        (committed / "file=9" / "notes.parquet").write_bytes(b"not parquet")
+        assert con.execute("SELECT request_id FROM raw.llm_requests").fetchall() == [("r1",)]
