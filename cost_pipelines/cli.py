@@ -228,12 +228,41 @@ def _warehouse(read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
     if not path.exists():
         raise SystemExit(f"no warehouse at {path}: run the daily job first (make demo)")
     try:
-        with warehouse.connect(path, read_only=read_only) as con:
+        with warehouse.connect(path, read_only=read_only, on_wait=_say) as con:
             yield con
-    except duckdb.IOException as error:
-        if "lock" not in str(error).lower():
-            raise
-        raise SystemExit(f"the warehouse {path} is busy (a run is writing to it); try again when it finishes") from None
+    except warehouse.WarehouseBusy as error:
+        raise SystemExit(str(error)) from None
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def snapshot(args: argparse.Namespace) -> None:
+    """A copy of the warehouse to query as long as one likes: holding it open blocks no run."""
+    source = settings.duckdb_path()
+    target = (
+        Path(args.to)
+        if args.to
+        else settings.data_dir() / "snapshots" / f"warehouse-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.duckdb"
+    )
+    if target.exists():
+        raise SystemExit(f"{target} exists; name another file with --to")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    with _warehouse(read_only=True) as con:  # waits while a run writes
+        con.execute(f"ATTACH {_sql_text(str(partial))} AS snapshot (READ_WRITE)")
+        name = str(warehouse.scalar(con, "SELECT current_database()")).replace('"', '""')
+        con.execute(f'COPY FROM DATABASE "{name}" TO snapshot')
+        con.execute("DETACH snapshot")
+    partial.replace(target)
+    print(f"snapshot of {source} written to {target}")
+    print(f"query it without blocking runs:  duckdb -readonly {target}")
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def alerts_list(args: argparse.Namespace) -> None:
@@ -303,6 +332,11 @@ def main(argv: list[str] | None = None) -> None:
     summary_parser.add_argument("--start", default=DEFAULT_START.isoformat())
     summary_parser.add_argument("--end", default=DEFAULT_END.isoformat())
     summary_parser.set_defaults(func=lambda a: print(summary(date.fromisoformat(a.start), date.fromisoformat(a.end))))
+    snapshot_parser = commands.add_parser(
+        "snapshot", help="copy the warehouse to a file to query freely (an open warehouse blocks runs)"
+    )
+    snapshot_parser.add_argument("--to", help="the copy's path (default: <data dir>/snapshots/warehouse-<time>.duckdb)")
+    snapshot_parser.set_defaults(func=snapshot)
     ui_parser = commands.add_parser("ui", help="open the Dagster UI (and daemon) on the project's instance")
     ui_parser.add_argument("--port", type=int, default=3000)
     ui_parser.set_defaults(func=ui)

@@ -26,8 +26,14 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        with warehouse.connect(self.path, read_only=read_only) as con:
+        """Waits while another process holds the file (COST_PIPELINES_WAREHOUSE_LOCK_TIMEOUT), saying so in the
+        run's log, then fails naming that process."""
+        with warehouse.connect(self.path, read_only=read_only, on_wait=dg.get_dagster_logger().warning) as con:
             yield con
+
+    def wait_until_free(self) -> None:
+        """Before a subprocess (dbt) opens the file: it would fail at once on a lock another process holds."""
+        warehouse.wait_until_free(self.path, on_wait=dg.get_dagster_logger().warning)
 
 
 class LlmLogSourceResource(dg.ConfigurableResource):

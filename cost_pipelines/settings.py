@@ -19,6 +19,7 @@ START_DATE_ENV = "COST_PIPELINES_START_DATE"
 FOCUS_DIR_ENV = "COST_PIPELINES_FOCUS_DIR"
 BUDGETS_ENV = "COST_PIPELINES_BUDGETS"
 DUCKDB_MEMORY_LIMIT_ENV = "COST_PIPELINES_DUCKDB_MEMORY_LIMIT"
+WAREHOUSE_LOCK_TIMEOUT_ENV = "COST_PIPELINES_WAREHOUSE_LOCK_TIMEOUT"
 
 DEFAULT_START_DATE = "2026-08-01"
 
@@ -47,6 +48,11 @@ def duckdb_memory_limit() -> str:
     """What DuckDB may hold in memory while ingesting and in dbt before it spills to disk (dbt reads the same
     variable in profiles.yml)."""
     return os.environ.get(DUCKDB_MEMORY_LIMIT_ENV, "1500MB")
+
+
+def warehouse_lock_timeout() -> float:
+    """Seconds a run waits for another process to let go of the warehouse file before it fails."""
+    return float(os.environ.get(WAREHOUSE_LOCK_TIMEOUT_ENV, "120"))
 
 
 def dbt_executable() -> str:

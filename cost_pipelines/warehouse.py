@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 
+from cost_pipelines import settings
 from cost_pipelines.ingest.canonical import QUARANTINE_COLUMNS, UNREADABLE_FILE_COLUMNS
 
 RAW_SCHEMA = "raw"
@@ -66,17 +69,94 @@ CE_COLUMNS: dict[str, str] = {
 }
 
 
+class WarehouseBusy(RuntimeError):
+    """Another process held the warehouse file's lock for longer than the run waits."""
+
+
+_LOCK_HOLDER = re.compile(
+    r"Conflicting lock is held in (?P<program>.+?) \(PID (?P<pid>\d+)\)(?: by user (?P<user>\S+))?"
+)
+
+
+def _lock_holder(error: duckdb.Error) -> tuple[str, int, str | None] | None:
+    """(program, PID, user) of the process holding the lock a connection could not take; None for other errors."""
+    found = _LOCK_HOLDER.search(str(error))
+    return None if found is None else (found["program"], int(found["pid"]), found["user"])
+
+
+def _command_line(pid: int) -> str | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)[:200] or None
+
+
+def busy_message(path: Path | str, holder: tuple[str, int, str | None], waited: float) -> str:
+    program, pid, user = holder
+    command = _command_line(pid) or program
+    by = f", user {user}" if user else ""
+    return (
+        f"the warehouse {path} is locked by process {pid} ({command}{by}); waited {waited:.0f} s and gave up, "
+        "nothing was written. DuckDB lets one process at a time hold a file it writes, and a process that has it "
+        "open, even read-only, keeps runs from writing. If that process is a run, let it finish; if it is a "
+        "notebook or a duckdb shell, close its connection (or the program). To query while runs write, query a "
+        "copy: `cost-pipelines snapshot` writes one. How long runs wait: "
+        f"{settings.WAREHOUSE_LOCK_TIMEOUT_ENV} (seconds)."
+    )
+
+
 @contextmanager
-def connect(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short-lived connection; closing it releases the file lock so dbt (a subprocess) can write."""
+def connect(
+    path: Path | str,
+    read_only: bool = False,
+    lock_timeout: float | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A short-lived connection; closing it releases the file lock so dbt (a subprocess) can write.
+
+    While another process holds the file's lock, waits with backoff for up to `lock_timeout` seconds (default:
+    the setting), telling `on_wait` once who holds it, then raises WarehouseBusy naming the holder."""
     if not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = _open(path, read_only, settings.warehouse_lock_timeout() if lock_timeout is None else lock_timeout, on_wait)
     try:
         con.execute("SET TimeZone = 'UTC'")
         yield con
     finally:
         con.close()
+
+
+_FIRST_DELAY = 0.1  # seconds; doubled after each try, at most 5
+
+
+def _open(
+    path: Path | str, read_only: bool, timeout: float, on_wait: Callable[[str], None] | None
+) -> duckdb.DuckDBPyConnection:
+    started = time.monotonic()
+    delay = _FIRST_DELAY
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as error:
+            holder = _lock_holder(error)
+            if holder is None:
+                raise
+            waited = time.monotonic() - started
+            if waited + delay > timeout:
+                raise WarehouseBusy(busy_message(path, holder, waited)) from None
+            if on_wait is not None and delay == _FIRST_DELAY:
+                on_wait(f"waiting up to {timeout:.0f} s for the warehouse: process {holder[1]} holds its lock")
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def wait_until_free(path: Path | str, on_wait: Callable[[str], None] | None = None) -> None:
+    """Wait (as `connect` does) until this process could write the file, then let go: before a subprocess such as
+    dbt opens it, which would fail at once on a lock."""
+    if Path(path).exists():
+        with connect(path, on_wait=on_wait):
+            pass
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> object:

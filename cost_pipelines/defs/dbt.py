@@ -98,6 +98,7 @@ def cost_dbt_models(
     # a target directory of this warehouse's own.
     environment = {settings.DUCKDB_PATH_ENV: warehouse.path}
     environment |= {f"COST_PIPELINES_DBT_{name.upper()}": value for name, value in window.items()}
+    warehouse.wait_until_free()
     with _environ(environment):
         invocation = dbt.cli(["build"], context=context, target_path=settings.dbt_run_target_path(warehouse.path))
         # Held back until dbt exits: only then can this process open the file to measure what dbt wrote.
