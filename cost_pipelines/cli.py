@@ -21,9 +21,8 @@ from cost_pipelines.sample_data.generate import DEFAULT_END, DEFAULT_START
 PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
-# SQLite storage under DAGSTER_HOME (Dagster's default). DuckDB takes one writer per file, so runs queue and
-# execute one at a time (the queue is served by the daemon that `dagster dev` starts).
-EMBEDDED_INSTANCE_CONFIG = """\
+# What `_dagster_home` wrote before the instance had run monitoring: such a file is brought up to date.
+_EARLIER_INSTANCE_CONFIG = """\
 telemetry:
   enabled: false
 concurrency:
@@ -36,8 +35,10 @@ def _dagster_home() -> Path:
     home = Path(os.environ.get("DAGSTER_HOME", settings.data_dir() / "dagster_home")).resolve()
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
+    from cost_pipelines.instance import EMBEDDED_INSTANCE_CONFIG
+
     config = home / "dagster.yaml"
-    if not config.exists():
+    if not config.exists() or config.read_text() == _EARLIER_INSTANCE_CONFIG:
         config.write_text(EMBEDDED_INSTANCE_CONFIG)
     return home
 
@@ -68,7 +69,15 @@ def _days(start: date, end: date) -> list[date]:
 
 
 def execute_job(job: str, tags: dict[str, str] | None = None) -> None:
-    """Run a job of the code location once, recorded in the instance at DAGSTER_HOME."""
+    """Run a job of the code location once, recorded in the instance at DAGSTER_HOME. Runs a killed process left
+    "started" are marked failed first, as the daemon's run monitoring would."""
+    import dagster as dg
+
+    from cost_pipelines.instance import fail_dead_runs
+
+    with dg.DagsterInstance.get() as instance:
+        for run_id in fail_dead_runs(instance):
+            print(f"run {run_id} was left started by a process that is gone: marked failed")
     command = [
         sys.executable, "-m", "dagster", "job", "execute",
         "-m", "cost_pipelines.definitions", "-j", job, "--tags", json.dumps(tags or {}),
