@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 
 from cost_pipelines import settings
+from cost_pipelines.faults import crash_point
 from cost_pipelines.ingest import normalize, request_store
 from cost_pipelines.ingest.sources import LogSource, SourceFile
 from cost_pipelines.pricing.model_resolution import resolve_models
@@ -125,9 +126,11 @@ def _replace_day(
     shutil.rmtree(request_store.day_dir(root, day, version), ignore_errors=True)  # left by a run that stopped
     try:
         with transaction(con):
+            crash_point("ingest.before_write", day)
             con.execute(f"DELETE FROM {QUARANTINE} WHERE partition_date = ?", [day])
             con.execute(f"DELETE FROM {UNREADABLE} WHERE partition_date = ?", [day])
             stored = _write_day(con, files, relations, day, root, version, report)
+            crash_point("ingest.after_write", day)
             report.replaced_requests = request_store.stored_requests(con, day)
             _refuse_shrinking(report, policy)
             normalize.record_unreadable(con, day, unreadable, UNREADABLE)
@@ -137,9 +140,11 @@ def _replace_day(
             report.new_models = update_model_map(
                 con, f"SELECT DISTINCT provider, model FROM {request_store.VIEW} WHERE usage_date = ?", [day]
             )
+            crash_point("ingest.before_commit", day)
     except BaseException:
         shutil.rmtree(request_store.day_dir(root, day, version), ignore_errors=True)
         raise
+    crash_point("ingest.after_commit", day)
     request_store.delete_other_versions(root, day, keep=version)
     return report
 
