@@ -215,6 +215,8 @@ def smtp_problems(host: str, port: int, sender: str, recipients: tuple[str, ...]
     """What keeps email from being sent, naming the variables (`variables`: setting -> its variable)."""
     given = {"host": host, "sender": sender, "recipients": recipients}
     problems = [f"{variables[name]} is not set" for name, value in given.items() if not value]
+    if host and ("/" in host or any(c.isspace() for c in host)):
+        problems.append(f"{variables['host']} must be a host name, without a scheme or path")
     if not 0 < port < 65536:
         problems.append(f"{variables['port']} must be a port number (1-65535)")
     if sender and "@" not in sender:
