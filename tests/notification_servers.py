@@ -140,7 +140,7 @@ def smtp_server(directory: Path, username: str = "alerts", password: str = "smtp
             username,
             password,
         )
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # a refused login is answered 535 by aiosmtpd
 
     receiver = SmtpReceiver()
     port = free_port()

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
+
 from cost_pipelines.cli import EMBEDDED_INSTANCE_CONFIG
 
 DAGSTER = str(Path(sys.executable).parent / "dagster")
@@ -62,3 +64,21 @@ def warehouse_locked(path: Path) -> Iterator[None]:
         except subprocess.TimeoutExpired:
             holder.kill()
             holder.wait(timeout=30)
+
+
+def files_holding(root: Path, needles: list[str]) -> dict[str, list[str]]:
+    """Every file under `root` (any format: SQLite, logs, DuckDB) that holds one of `needles`: needle -> files."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        content = path.read_bytes()
+        for needle in needles:
+            if needle.encode() in content:
+                found.setdefault(needle, []).append(str(path.relative_to(root)))
+    return found
+
+
+def warehouse_text(path: Path) -> str:
+    """Every value of every table of a DuckDB file, as text."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()
+        return "\n".join(repr(con.execute(f'SELECT * FROM "{s}"."{t}"').fetchall()) for s, t in tables)

@@ -54,8 +54,11 @@ def redact(text: str, secrets: list[str]) -> str:
 
 def secret_forms(url: str) -> list[str]:
     """A secret URL and the parts of it that carry its token, each of which must be kept out of any text."""
-    parts = urllib.parse.urlsplit(url)
     bare = url.split("://", 1)[-1]
+    try:
+        parts = urllib.parse.urlsplit("//" + bare)  # a URL pasted without its scheme keeps its token in its path
+    except ValueError:
+        return [url, bare]
     token = parts.path + (f"?{parts.query}" if parts.query else "")
     return [url, bare] + ([token] if len(token) >= 8 else [])
 
@@ -67,7 +70,7 @@ def url_problem(value: str, variable: str) -> str | None:
     except ValueError:
         return f"{variable} is not a valid URL"
     if parts.scheme.lower() not in ("http", "https"):
-        found = "another scheme" if parts.scheme else "no scheme"
+        found = "another scheme" if "://" in value else "no scheme"  # "host:port/path" parses as scheme "host"
         return f"{variable} must start with https:// (or http://); it has {found}"
     if not parts.hostname:
         return f"{variable} has no host name"

@@ -6,10 +6,12 @@ the at-least-once copy a receiver recognises by its idempotency key."""
 import json
 import signal
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from email.utils import format_datetime
 from pathlib import Path
 
 import dagster as dg
@@ -18,7 +20,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from cost_pipelines.definitions import defs
-from cost_pipelines.defs.alert_sensors import budget_alert_sensor, daily_job_failure_sensor
+from cost_pipelines.defs.alerts import COST_ALERTS
 from cost_pipelines.resources import NotifierResource, WarehouseResource
 from tests.budget_facts import create_budget_facts
 from tests.notification_servers import HttpReceiver, SmtpServer, smtp_server
@@ -26,14 +28,18 @@ from tests.product_processes import (
     DAGSTER,
     dagster_home,
     execute_job,
+    files_holding,
     job_command,
     product_env,
     warehouse_locked,
+    warehouse_text,
 )
 
 SLACK_PATH = "/services/T0FAULT/B0FAULT/slack-fault-token"
 HOOK_PATH = "/hooks/fault-token"
 WEBHOOK_SECRET = "fault-signing-secret"
+budget_alert_sensor = defs.resolve_sensor_def("budget_alert_sensor")
+daily_job_failure_sensor = defs.resolve_sensor_def("daily_job_failure_sensor")
 BUDGETS = """
 budgets:
   - name: openai-monthly
@@ -188,14 +194,19 @@ def _write_lock_is_free(path: Path) -> bool:
     return True
 
 
-def test_an_alerts_run_killed_during_a_send_is_finished_by_the_next_run(product: Product) -> None:
+@pytest.mark.parametrize("monitored", [True, False], ids=["marked-failed", "left-started"])
+def test_an_alerts_run_killed_during_a_send_is_finished_by_the_next_run(product: Product, monitored: bool) -> None:
+    """Marked failed (what run monitoring does with a dead run), the next run takes over the in-flight attempt at
+    once; left looking alive (a killed command-line run), once the attempt's lease (6 timeouts) has run out."""
     product.spend(date(2026, 10, 1), "60")  # $60 of $100: one alert, a notification on each of three channels
     product.http.plan[SLACK_PATH].append(("stall", 4))  # the Slack answer is late: the kill lands during the send
+    timeout = 30.0 if monitored else 2.0
     log = (product.root / "alerts-run.log").open("w")
-    alerts = subprocess.Popen(job_command("alerts_job"), env=product.env(timeout_seconds=30), cwd=product.root,
+    alerts = subprocess.Popen(job_command("alerts_job"), env=product.env(timeout_seconds=timeout), cwd=product.root,
                               stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     try:
         assert product.http.stalling.wait(180), "the alerts run never reached the Slack send"
+        killed_at = datetime.now(UTC)
         free_during_send = _write_lock_is_free(product.warehouse)
         alerts.send_signal(signal.SIGKILL)
     finally:
@@ -215,20 +226,26 @@ def test_an_alerts_run_killed_during_a_send_is_finished_by_the_next_run(product:
     ]
     with dg.DagsterInstance.from_config(str(product.home)) as instance:
         [killed] = instance.get_runs(dg.RunsFilter(job_name="alerts_job"))
-        assert killed.status == dg.DagsterRunStatus.STARTED  # to Dagster the run still looks alive ...
+        assert killed.status == dg.DagsterRunStatus.STARTED  # to Dagster the run still looks alive
         assert isinstance(budget_alert_sensor(dg.build_sensor_context(instance=instance)), dg.SkipReason)
-        # ... until run monitoring finds its process gone and marks it failed, as it does here
-        instance.report_run_failed(killed, "the run's process was killed")
         product.http.wait_idle()
-
-        recovery = tick(budget_alert_sensor, instance, None)
-        [request] = recovery.run_requests
-        assert request.tags["cost_pipelines/trigger"] == "recover"
+        if monitored:
+            # run monitoring finds the run's process gone and marks it failed, as it does here; the sensor follows up
+            instance.report_run_failed(killed, "the run's process was killed")
+            recovery = tick(budget_alert_sensor, instance, None)
+            [request] = recovery.run_requests
+            assert request.tags["cost_pipelines/trigger"] == "recover"
+        else:
+            # the next alerts run (here: another one from the command line) after the attempt's lease
+            lease_end = killed_at + timedelta(seconds=6 * timeout)
+            while datetime.now(UTC) < lease_end:
+                time.sleep(0.2)
+            request = dg.RunRequest(tags={"cost_pipelines/trigger": "cli"})
         result = product.run_alerts(instance, request)
         assert result.success
         metadata = result.asset_materializations_for_node("alerts__cost_alerts")[0].metadata
         assert (metadata["interrupted_attempts_found"].value, metadata["sent"].value) == (1, 2)
-        assert not tick(budget_alert_sensor, instance, recovery.cursor).run_requests  # nothing left waiting
+        assert metadata["next_retry_at"].value == ""  # nothing left waiting
 
     # nothing lost: every channel shows the alert once; Slack got the in-flight copy again, under the same key
     slack = product.http.received(SLACK_PATH)
@@ -241,3 +258,69 @@ def test_an_alerts_run_killed_during_a_send_is_finished_by_the_next_run(product:
     attempts = product.query("SELECT split_part(notification_id, '-', 2), attempt, outcome FROM "
                              "alerts.notification_attempts ORDER BY 1, 2")  # fmt: skip
     assert attempts == [("email", 1, "sent"), ("slack", 1, "interrupted"), ("slack", 2, "sent"), ("webhook", 1, "sent")]
+
+
+def test_a_slack_url_without_its_scheme_fails_only_slack_and_is_never_written_down(product: Product) -> None:
+    product.spend(date(2026, 10, 1), "60")
+    pasted = product.httpserver.url_for(SLACK_PATH).split("://", 1)[1]  # the URL pasted without https://
+    run = execute_job("alerts_job", {**product.env(), "COST_PIPELINES_SLACK_WEBHOOK_URL": pasted}, product.root)
+    (product.root / "alerts-run.out").write_text(run.stdout + run.stderr)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+
+    # the other channels delivered; Slack's notification failed with an error that names the variable
+    assert len(product.http.received(HOOK_PATH)) == 1 and len(product.smtp.receiver.messages) == 1
+    assert product.http.received(SLACK_PATH) == []
+    problem = "COST_PIPELINES_SLACK_WEBHOOK_URL must start with https:// (or http://); it has no scheme"
+    assert product.query("SELECT channel, status, error FROM alerts.notification_log ORDER BY channel") == [
+        ("email", "sent", None), ("slack", "failed", problem), ("webhook", "sent", None)
+    ]  # fmt: skip
+    assert problem in run.stderr + run.stdout  # said in the run's log as well
+    # the token is nowhere: not in the instance (SQLite, compute logs), the warehouse or the run's output
+    token = SLACK_PATH.rsplit("/", 1)[1]
+    assert files_holding(product.root, [token]) == {}
+    assert token not in warehouse_text(product.warehouse)
+
+
+def _http_date(when: datetime) -> str:
+    return format_datetime(when.astimezone(UTC), usegmt=True)
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "held_seconds"),
+    [(429, lambda now: "120", 120), (503, lambda now: _http_date(now + timedelta(seconds=300)), 300),
+     (429, lambda now: "86400", 3600)],
+    ids=["seconds", "http-date", "capped-at-an-hour"],
+)  # fmt: skip
+def test_retry_after_keeps_every_notification_of_the_endpoint_waiting(
+    product: Product, status: int, retry_after: Callable[[datetime], str], held_seconds: int
+) -> None:
+    product.spend(date(2026, 10, 1), "96")  # three thresholds: three alerts, three Slack notifications
+    start = datetime.now(UTC)
+    product.http.plan[SLACK_PATH].append((status, {"Retry-After": retry_after(start)}))
+    with dg.DagsterInstance.from_config(str(product.home)) as instance:
+        result = product.run_alerts(instance, dg.RunRequest())
+        assert result.success
+        # Slack was asked once; the two other Slack notifications were not tried. The other channels went on.
+        assert len(product.http.received(SLACK_PATH)) == 1
+        assert len(product.http.received(HOOK_PATH)) == 3 and len(product.smtp.receiver.messages) == 3
+        waiting = product.query("SELECT attempts, next_attempt_at FROM alerts.notification_log "
+                                "WHERE channel = 'slack' AND status = 'pending' ORDER BY attempts")  # fmt: skip
+        assert [attempts for attempts, _ in waiting] == [0, 0, 1]
+        finished = datetime.now(UTC)
+        for _, next_attempt_at in waiting:  # not sooner than the endpoint asked, not later than asked (or an hour)
+            assert start + timedelta(seconds=held_seconds - 5) <= next_attempt_at
+            assert next_attempt_at <= finished + timedelta(seconds=held_seconds + 5)
+
+        # a new alert for Slack while it is held waits too
+        product.spend(date(2026, 10, 2), "5")  # 101 %: the 100 % threshold
+        assert product.run_alerts(instance, dg.RunRequest()).success
+        assert len(product.http.received(SLACK_PATH)) == 1 and len(product.http.received(HOOK_PATH)) == 4
+        # the sensor asks for the retry only once the hold is over
+        from cost_pipelines.defs.alert_sensors import alert_requests
+
+        metadata = instance.fetch_materializations(COST_ALERTS, limit=1).records[0].asset_materialization.metadata
+        due = datetime.fromisoformat(metadata["next_retry_at"].value)
+        assert due >= start + timedelta(seconds=held_seconds - 5)
+        assert alert_requests(instance, {}, due - timedelta(seconds=1))[0] is None
+        request = alert_requests(instance, {}, due)[0]
+        assert request is not None and request.tags["cost_pipelines/trigger"] == "retry"
