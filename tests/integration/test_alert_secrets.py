@@ -62,7 +62,7 @@ def _rounds(http: str, smtp: SmtpServer, silent: int) -> list[Round]:
     live = {"COST_PIPELINES_SMTP_HOST": smtp.host, "COST_PIPELINES_SMTP_PORT": str(smtp.port),
             "COST_PIPELINES_SMTP_CA_FILE": smtp.ca_file}  # fmt: skip
     return [
-        Round("bad scheme", f"127.0.0.1:{port}{SLACK_PATH}", f"ftp://127.0.0.1:{port}{HOOK_PATH}",
+        Round("bad scheme", f"hooks.slack.com{SLACK_PATH}", f"ftp://127.0.0.1:{port}{HOOK_PATH}",
               {**live, "COST_PIPELINES_SMTP_HOST": f"smtp://127.0.0.1:{smtp.port}"},
               {"slack": {"COST_PIPELINES_SLACK_WEBHOOK_URL must start with https:// (or http://); it has no scheme"},
                "webhook": {"COST_PIPELINES_WEBHOOK_URL must start with https:// (or http://); it has another scheme"},
@@ -112,7 +112,7 @@ def test_no_secret_reaches_the_instance_the_warehouse_or_the_output(
     receiver = HttpReceiver()
     for path in (SLACK_PATH, HOOK_PATH):
         httpserver.expect_request(path, method="POST").respond_with_handler(receiver)
-    warehouses = []
+    warehouses, problems = [], []
     with silent_server() as silent:
         for number, r in enumerate(_rounds(httpserver.url_for("").rstrip("/"), smtp, silent), start=1):
             data = tmp_path / f"round-{number}"
@@ -136,23 +136,28 @@ def test_no_secret_reaches_the_instance_the_warehouse_or_the_output(
             run = execute_job("alerts_job", env, data)
             (data / "stdout.txt").write_text(run.stdout)
             (data / "stderr.txt").write_text(run.stderr)
-            assert run.returncode == 0, f"{r.name}: {run.stdout[-2000:]}{run.stderr[-2000:]}"
+            warehouses.append(warehouse)
+            if run.returncode != 0:
+                problems.append(f"{r.name}: the run failed: {run.stderr[-2000:]}")
+                continue
             with duckdb.connect(str(warehouse), read_only=True) as con:
                 stored = con.execute("SELECT channel, a.error FROM alerts.notification_attempts a "
                                      "JOIN alerts.notification_log USING (notification_id)").fetchall()  # fmt: skip
             for channel, errors in r.expected.items():  # every path was driven, its error stored on the notification
-                assert {e for c, e in stored if c == channel and e} == errors, f"{r.name}, {channel}: {stored}"
-            warehouses.append(warehouse)
+                if {e for c, e in stored if c == channel and e} != errors:
+                    problems.append(f"{r.name}, {channel}: {stored}")
 
-    # the planted values were really used: requests reached the token paths, signed with the secret, and the SMTP
+    # no secret written anywhere ...
+    assert files_holding(tmp_path, SECRETS) == {}
+    for warehouse in warehouses:
+        text = warehouse_text(warehouse)
+        assert [s for s in SECRETS if s in text] == []
+    # ... though every error path was driven and stored on its own notification
+    assert problems == []
+    # and the planted values were really used: requests reached the token paths, signed with the secret, and the SMTP
     # server accepted the password (its login in the "answers" round)
     slack, hooks = receiver.received(SLACK_PATH), receiver.received(HOOK_PATH)
     assert slack and hooks and smtp.receiver.messages
     headers, body = hooks[-1]
     assert headers["X-Cost-Pipelines-Signature"] == sign(SIGNING_SECRET, headers["X-Cost-Pipelines-Timestamp"], body)
     assert json.loads(body)["kind"] == "budget_actual"
-    # ... and are written nowhere
-    assert files_holding(tmp_path, SECRETS) == {}
-    for warehouse in warehouses:
-        text = warehouse_text(warehouse)
-        assert [s for s in SECRETS if s in text] == []
