@@ -130,11 +130,16 @@ def budget_alert_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult 
 def failure_requests(instance: dg.DagsterInstance, cursor: dict, now: datetime) -> Decision:
     """What the failure sensor does on a tick: an alerts run when a daily_cost_job run failed after what the last
     successful alerts run stored and after what this sensor already asked for."""
-    known = [point for point in (announced_until(instance), cursor.get("read_until")) if point is not None]
+    announced = announced_until(instance)
+    known = [point for point in (announced, cursor.get("read_until")) if point is not None]
     failures, read_until = failures_after(instance, max(known, default=None), now)
     if read_until is not None:
         cursor = {**cursor, "read_until": read_until}
     if not failures:
+        waiting = failures_after(instance, announced, now)[0] if read_until != announced else []
+        if waiting:  # asked for already; a failed alerts run is followed up by budget_alert_sensor
+            return None, cursor, (f"{len(waiting)} failed daily run(s) not yet stored by a successful alerts run: "
+                                  + ", ".join(f.run_id for f in waiting))  # fmt: skip
         return None, cursor, "no failed daily_cost_job run waiting to be told"
     runs = ", ".join(f.run_id for f in failures)
     request = dg.RunRequest(run_key=f"run_failure:{read_until}", tags={TRIGGER_TAG: "run_failure"})

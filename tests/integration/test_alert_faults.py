@@ -155,7 +155,8 @@ def test_a_daily_run_failing_on_the_lock_is_told_once_the_lock_is_gone(product: 
 
         # The lock is gone: the failed alerts run is followed by another, which tells the failure.
         again = tick(daily_job_failure_sensor, instance, seen.cursor)
-        assert not again.run_requests  # the failure sensor does not ask twice ...
+        assert not again.run_requests  # the failure sensor does not ask twice, but says what waits ...
+        assert f"not yet stored by a successful alerts run: {failed.run_id}" in again.skip_message
         recovery = tick(budget_alert_sensor, instance, None)
         [request] = recovery.run_requests  # ... the budget alert sensor follows the failed alerts run up
         assert request.tags["cost_pipelines/trigger"] == "recover"
