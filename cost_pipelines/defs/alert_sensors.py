@@ -112,21 +112,6 @@ def alert_requests(instance: dg.DagsterInstance, cursor: dict, now: datetime) ->
     return request, cursor, "notifications due for a retry"
 
 
-@dg.sensor(
-    name="budget_alert_sensor",
-    job=alerts_job,
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description=(
-        "Requests an alerts_job run when budget_status or cost_anomalies is materialized, again when notifications "
-        "are due for a retry, and after a failed alerts run (at once, then 1, 2, 4 ... minutes apart, at most an "
-        "hour). Its cursor holds the last materializations seen."
-    ),
-)
-def budget_alert_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    return _tick(context, alert_requests)
-
-
 def failure_requests(instance: dg.DagsterInstance, cursor: dict, now: datetime) -> Decision:
     """What the failure sensor does on a tick: an alerts run when a daily_cost_job run failed after what the last
     successful alerts run stored and after what this sensor already asked for."""
@@ -146,17 +131,27 @@ def failure_requests(instance: dg.DagsterInstance, cursor: dict, now: datetime) 
     return request, cursor, f"failed daily runs to tell: {runs}"
 
 
-@dg.sensor(
-    name="daily_job_failure_sensor",
-    job=alerts_job,
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description=(
-        "Requests an alerts_job run when daily_cost_job fails, however the run was started (schedule, UI, "
-        "`dagster job execute`, `cost-pipelines demo`); the alerts run reads the failures from the instance and "
-        "tells the run_failures channels of budgets.yaml. Until an alerts run has stored them they stay in the "
-        "instance, and budget_alert_sensor keeps requesting runs."
-    ),
+def _alerts_sensor(name: str, description: str, decide: Callable[..., Decision]) -> dg.SensorDefinition:
+    @dg.sensor(name=name, job=alerts_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+               description=description)  # fmt: skip
+    def alerts_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+        return _tick(context, decide)
+
+    return alerts_sensor
+
+
+budget_alert_sensor = _alerts_sensor(
+    "budget_alert_sensor",
+    "Requests an alerts_job run when budget_status or cost_anomalies is materialized, again when notifications are "
+    "due for a retry, and after a failed alerts run (at once, then 1, 2, 4 ... minutes apart, at most an hour). Its "
+    "cursor holds the last materializations seen.",
+    alert_requests,
 )
-def daily_job_failure_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    return _tick(context, failure_requests)
+daily_job_failure_sensor = _alerts_sensor(
+    "daily_job_failure_sensor",
+    "Requests an alerts_job run when daily_cost_job fails, however the run was started (schedule, UI, "
+    "`dagster job execute`, `cost-pipelines demo`); the alerts run reads the failures from the instance and tells "
+    "the run_failures channels of budgets.yaml. Until an alerts run has stored them they stay in the instance, and "
+    "budget_alert_sensor keeps requesting runs.",
+    failure_requests,
+)

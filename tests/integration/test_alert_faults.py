@@ -22,7 +22,7 @@ from pytest_httpserver import HTTPServer
 from cost_pipelines.definitions import defs
 from cost_pipelines.defs.alerts import COST_ALERTS
 from cost_pipelines.resources import NotifierResource, WarehouseResource
-from tests.budget_facts import create_budget_facts
+from tests.budget_facts import OPENAI_MONTHLY_BUDGET, create_budget_facts
 from tests.notification_servers import HttpReceiver, SmtpServer, smtp_server
 from tests.product_processes import (
     DAGSTER,
@@ -40,17 +40,13 @@ HOOK_PATH = "/hooks/fault-token"
 WEBHOOK_SECRET = "fault-signing-secret"
 budget_alert_sensor = defs.resolve_sensor_def("budget_alert_sensor")
 daily_job_failure_sensor = defs.resolve_sensor_def("daily_job_failure_sensor")
-BUDGETS = """
-budgets:
-  - name: openai-monthly
-    scope: {provider: openai}
-    period: monthly
-    limit_usd: 100
-    thresholds: [50, 80, 95, 100]
-    notify: [email, slack, webhook]
+BUDGETS = (
+    OPENAI_MONTHLY_BUDGET
+    + """\
 run_failures:
   notify: [webhook]
 """
+)
 
 
 @dataclass

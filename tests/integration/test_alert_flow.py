@@ -18,27 +18,23 @@ from cost_pipelines.definitions import defs
 from cost_pipelines.defs.alert_sensors import budget_alert_sensor, daily_job_failure_sensor
 from cost_pipelines.defs.alerts import COST_ANOMALIES, budget_status_asset
 from cost_pipelines.resources import NotifierResource, WarehouseResource
-from tests.budget_facts import create_budget_facts
+from tests.budget_facts import OPENAI_MONTHLY_BUDGET, create_budget_facts
 from tests.notification_servers import HttpReceiver, SmtpServer, smtp_server
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SLACK_PATH = "/services/T0001/B0001/slack-secret-token"
 HOOK_PATH = "/hooks/cost"
 WEBHOOK_SECRET = "hmac-signing-secret"
-BUDGETS = """
-budgets:
-  - name: openai-monthly
-    scope: {provider: openai}
-    period: monthly
-    limit_usd: 100
-    thresholds: [50, 80, 95, 100]
-    notify: [slack, email, webhook]
+BUDGETS = (
+    OPENAI_MONTHLY_BUDGET
+    + """\
 anomalies:
   notify: [slack]
   min_change_usd: 5
 run_failures:
   notify: [webhook]
 """
+)
 
 
 class Flow:

@@ -18,7 +18,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from cost_pipelines.alerts.channels import sign
-from tests.budget_facts import create_budget_facts
+from tests.budget_facts import OPENAI_MONTHLY_BUDGET, create_budget_facts
 from tests.net import free_port
 from tests.notification_servers import HttpReceiver, SmtpServer, silent_server, smtp_server
 from tests.product_processes import dagster_home, execute_job, files_holding, product_env, warehouse_text
@@ -30,15 +30,7 @@ SMTP_PASSWORD = "smtpPw8Nd3Hs6Zc1Vb"
 SECRETS = [SLACK_TOKEN, HOOK_TOKEN, SIGNING_SECRET, SMTP_PASSWORD]
 SLACK_PATH = f"/services/T0SECRET/B0SECRET/{SLACK_TOKEN}"
 HOOK_PATH = f"/hooks/{HOOK_TOKEN}"
-BUDGETS = """
-budgets:
-  - name: openai-monthly
-    scope: {provider: openai}
-    period: monthly
-    limit_usd: 100
-    thresholds: [50, 80, 95, 100]
-    notify: [email, slack, webhook]
-"""
+BUDGETS = OPENAI_MONTHLY_BUDGET
 
 
 @dataclass
