@@ -49,7 +49,7 @@ bench-forecast: $(STAMP)
 	$(BIN)/python bench/forecast.py
 
 bench-alerts: $(STAMP) manifest
-	$(BIN)/python bench/alerts.py
+	$(BIN)/python bench/alerts.py && $(BIN)/python bench/alert_delivery.py
 
 bench-history: $(STAMP) manifest
 	$(BIN)/python bench/history.py p2 && $(BIN)/python bench/history.py p3

@@ -35,7 +35,8 @@ from cost_pipelines.alerts.budgets import PERIODS, SCOPE_KEYS, parse_budgets  # 
 from cost_pipelines.alerts.evaluate import budget_alerts  # noqa: E402
 from cost_pipelines.alerts.outbox import record_alerts  # noqa: E402
 from cost_pipelines.alerts.status import SCOPE_COLUMNS, budget_status  # noqa: E402
-from cost_pipelines.defs.alerts import BUDGET_STATUS, budget_alert_sensor  # noqa: E402
+from cost_pipelines.defs.alert_sensors import budget_alert_sensor  # noqa: E402
+from cost_pipelines.defs.alerts import BUDGET_STATUS  # noqa: E402
 
 AS_OF = date(2026, 10, 31)
 VALUES = {"provider": 6, "service": 25, "model": 15, "user": 300, "team": 8, "project": 30}

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from cost_pipelines.defs import alerts, analytics, aws, checks, dbt, focus, ingest, jobs, report
+from cost_pipelines.defs import alert_sensors, alerts, analytics, aws, checks, dbt, focus, ingest, jobs, report
 from cost_pipelines.resources import default_resources
 
 defs = dg.Definitions(
@@ -24,7 +24,7 @@ defs = dg.Definitions(
     asset_checks=checks.checks,
     jobs=[jobs.daily_cost_job, alerts.alerts_job],
     schedules=[jobs.daily_cost_schedule],
-    sensors=[alerts.budget_alert_sensor, alerts.daily_job_failure_sensor],
+    sensors=[alert_sensors.budget_alert_sensor, alert_sensors.daily_job_failure_sensor],
     resources={**default_resources(), "quality_thresholds": checks.QualityThresholds()},
     # DuckDB takes one writer per file and dbt writes from a subprocess: steps run one after another in one
     # process, each opening and closing its own connection, so no step ever holds the lock another needs.

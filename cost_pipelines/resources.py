@@ -13,7 +13,15 @@ import duckdb
 from botocore.config import Config
 
 from cost_pipelines import settings, warehouse
-from cost_pipelines.alerts.channels import Channel, JsonWebhook, SlackWebhook, SmtpEmail
+from cost_pipelines.alerts.channels import (
+    Channel,
+    JsonWebhook,
+    SlackWebhook,
+    SmtpEmail,
+    secret_forms,
+    smtp_problems,
+    url_problem,
+)
 from cost_pipelines.aws.cost_explorer import CostExplorerClient
 from cost_pipelines.ingest.remote_sources import PostgresTableSource, S3PrefixSource
 from cost_pipelines.ingest.sources import LocalDirectorySource, LogSource
@@ -103,12 +111,34 @@ class CostExplorerResource(dg.ConfigurableResource):
         return boto3.client("ce", region_name=self.region_name, endpoint_url=self.endpoint_url, config=config)
 
 
+# The environment variable each notifier setting is read from; errors name these, never the values.
+NOTIFIER_VARIABLES = {
+    "slack_webhook_url": "COST_PIPELINES_SLACK_WEBHOOK_URL",
+    "webhook_url": "COST_PIPELINES_WEBHOOK_URL",
+    "webhook_secret": "COST_PIPELINES_WEBHOOK_SECRET",
+    "smtp_host": "COST_PIPELINES_SMTP_HOST",
+    "smtp_port": "COST_PIPELINES_SMTP_PORT",
+    "smtp_username": "COST_PIPELINES_SMTP_USERNAME",
+    "smtp_password": "COST_PIPELINES_SMTP_PASSWORD",
+    "smtp_ca_file": "COST_PIPELINES_SMTP_CA_FILE",
+    "email_from": "COST_PIPELINES_EMAIL_FROM",
+    "email_to": "COST_PIPELINES_EMAIL_TO",
+    "dashboard_url": "COST_PIPELINES_DASHBOARD_URL",
+    "timeout_seconds": "COST_PIPELINES_NOTIFY_TIMEOUT_SECONDS",
+}
+SMTP_VARIABLES = {"host": NOTIFIER_VARIABLES["smtp_host"], "port": NOTIFIER_VARIABLES["smtp_port"],
+                  "sender": NOTIFIER_VARIABLES["email_from"], "recipients": NOTIFIER_VARIABLES["email_to"],
+                  "ca_file": NOTIFIER_VARIABLES["smtp_ca_file"]}  # fmt: skip
+
+
 class NotifierResource(dg.ConfigurableResource):
     """Where alerts go. Set every field from the environment (`dg.EnvVar`): the Slack webhook URL, the webhook URL
     and signing secret and the SMTP password are secrets, and the UI then shows only the variables' names.
 
     A channel is configured when its address is set: `slack_webhook_url`; `webhook_url` (signed with
-    `webhook_secret` when set); `smtp_host` with `email_from` and `email_to` (comma-separated).
+    `webhook_secret` when set); `smtp_host`, `email_from` or `email_to` (comma-separated). A configured channel whose
+    settings are unusable (a URL without https://, email without recipients, ...) is left out of `channels()` and
+    named in `problems()`, so the other channels still deliver.
     """
 
     slack_webhook_url: str = ""
@@ -125,24 +155,44 @@ class NotifierResource(dg.ConfigurableResource):
     timeout_seconds: float = 10.0
     dashboard_url: str = ""
 
+    def _recipients(self) -> tuple[str, ...]:
+        return tuple(r.strip() for r in self.email_to.split(",") if r.strip())
+
+    def problems(self) -> dict[str, str]:
+        """Channel -> why it cannot be used, naming the environment variables and never their values."""
+        problems = {}
+        for channel, name in (("slack", "slack_webhook_url"), ("webhook", "webhook_url")):
+            value = getattr(self, name)
+            if value and (problem := url_problem(value, NOTIFIER_VARIABLES[name])):
+                problems[channel] = problem
+        if self.smtp_host or self.email_from or self.email_to:
+            email = smtp_problems(self.smtp_host, self.smtp_port, self.email_from, self._recipients(),
+                                  self.smtp_ca_file, SMTP_VARIABLES)  # fmt: skip
+            if email:
+                problems["email"] = "; ".join(email)
+        return problems
+
     def channels(self) -> dict[str, Channel]:
+        """The configured channels whose settings are usable."""
         link = self.dashboard_url or None
+        problems = self.problems()
+        timeout = self.timeout_seconds if self.timeout_seconds > 0 else 10.0
         channels: dict[str, Channel] = {}
-        if self.slack_webhook_url:
-            channels["slack"] = SlackWebhook(self.slack_webhook_url, link, self.timeout_seconds)
-        if self.webhook_url:
-            channels["webhook"] = JsonWebhook(self.webhook_url, self.webhook_secret, self.timeout_seconds)
-        recipients = tuple(r.strip() for r in self.email_to.split(",") if r.strip())
-        if self.smtp_host and self.email_from and recipients:
+        if self.slack_webhook_url and "slack" not in problems:
+            channels["slack"] = SlackWebhook(self.slack_webhook_url.strip(), link, timeout)
+        if self.webhook_url and "webhook" not in problems:
+            channels["webhook"] = JsonWebhook(self.webhook_url.strip(), self.webhook_secret, timeout)
+        if self.smtp_host and "email" not in problems:
             channels["email"] = SmtpEmail(
-                self.smtp_host, self.smtp_port, self.email_from, recipients, self.smtp_username, self.smtp_password,
-                self.smtp_starttls, self.timeout_seconds, link, self.smtp_ca_file or None,
+                self.smtp_host, self.smtp_port, self.email_from, self._recipients(), self.smtp_username,
+                self.smtp_password, self.smtp_starttls, timeout, link, self.smtp_ca_file or None,
             )  # fmt: skip
         return channels
 
     def secrets(self) -> list[str]:
         """Values that must never reach a log, a stored error or metadata."""
-        return [v for v in (self.slack_webhook_url, self.webhook_url, self.webhook_secret, self.smtp_password) if v]
+        urls = [form for url in (self.slack_webhook_url, self.webhook_url) if url for form in secret_forms(url)]
+        return urls + [v for v in (self.webhook_secret, self.smtp_password) if v]
 
 
 def _from_env(name: str, default: str | None) -> str | dg.EnvVar | None:
@@ -151,7 +201,30 @@ def _from_env(name: str, default: str | None) -> str | dg.EnvVar | None:
 
 
 def _from_env_int(name: str, default: int) -> int | dg.EnvVar:
-    return dg.EnvVar.int(name) if name in os.environ else default
+    """A number read from the environment; one that is not a number becomes 0, which the setting's own check names
+    (a run that could not even start would keep every channel from delivering)."""
+    if name not in os.environ:
+        return default
+    return dg.EnvVar.int(name) if os.environ[name].strip().isdigit() else 0
+
+
+def _from_env_seconds(name: str, default: float) -> float:
+    try:
+        seconds = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return seconds if seconds > 0 else default
+
+
+def notifier_from_env() -> NotifierResource:
+    text = ("slack_webhook_url", "webhook_url", "webhook_secret", "smtp_host", "smtp_username", "smtp_password",
+            "smtp_ca_file", "email_from", "email_to", "dashboard_url")  # fmt: skip
+    return NotifierResource(
+        **{field: _from_env(NOTIFIER_VARIABLES[field], "") for field in text},
+        smtp_port=_from_env_int(NOTIFIER_VARIABLES["smtp_port"], 587),
+        smtp_starttls=os.environ.get("COST_PIPELINES_SMTP_STARTTLS", "true").lower() not in ("0", "false", "no"),
+        timeout_seconds=_from_env_seconds(NOTIFIER_VARIABLES["timeout_seconds"], 10.0),
+    )
 
 
 def default_resources() -> dict[str, object]:
@@ -175,20 +248,7 @@ def default_resources() -> dict[str, object]:
             region_name=_from_env("AWS_REGION", "us-east-1"),
             endpoint_url=_from_env("COST_PIPELINES_CE_ENDPOINT_URL", None),
         ),
-        "notifier": NotifierResource(
-            slack_webhook_url=_from_env("COST_PIPELINES_SLACK_WEBHOOK_URL", ""),
-            webhook_url=_from_env("COST_PIPELINES_WEBHOOK_URL", ""),
-            webhook_secret=_from_env("COST_PIPELINES_WEBHOOK_SECRET", ""),
-            smtp_host=_from_env("COST_PIPELINES_SMTP_HOST", ""),
-            smtp_port=_from_env_int("COST_PIPELINES_SMTP_PORT", 587),
-            smtp_username=_from_env("COST_PIPELINES_SMTP_USERNAME", ""),
-            smtp_password=_from_env("COST_PIPELINES_SMTP_PASSWORD", ""),
-            smtp_starttls=os.environ.get("COST_PIPELINES_SMTP_STARTTLS", "true").lower() not in ("0", "false", "no"),
-            smtp_ca_file=_from_env("COST_PIPELINES_SMTP_CA_FILE", ""),
-            email_from=_from_env("COST_PIPELINES_EMAIL_FROM", ""),
-            email_to=_from_env("COST_PIPELINES_EMAIL_TO", ""),
-            dashboard_url=_from_env("COST_PIPELINES_DASHBOARD_URL", ""),
-        ),
+        "notifier": notifier_from_env(),
         "dbt": CostDbtCliResource(
             project_dir=dbt_project,
             profiles_dir=str(settings.DBT_PROJECT_DIR),

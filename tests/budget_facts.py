@@ -12,3 +12,15 @@ def create_budget_facts(con: duckdb.DuckDBPyConnection) -> None:
     """An empty marts.fct_costs with the columns budget status filters and sums on."""
     con.execute("CREATE SCHEMA IF NOT EXISTS marts")
     con.execute(f"CREATE TABLE marts.fct_costs ({BUDGET_FACT_COLUMNS})")
+
+
+# One monthly $100 budget on OpenAI spend, told on every channel: the budgets file of the alert tests.
+OPENAI_MONTHLY_BUDGET = """
+budgets:
+  - name: openai-monthly
+    scope: {provider: openai}
+    period: monthly
+    limit_usd: 100
+    thresholds: [50, 80, 95, 100]
+    notify: [slack, email, webhook]
+"""

@@ -8,6 +8,7 @@ can be told to fail or stall the next requests, to exercise retries.
 
 import email
 import ipaddress
+import socket
 import ssl
 import threading
 import time
@@ -32,12 +33,14 @@ from tests.net import free_port
 
 @dataclass
 class HttpReceiver:
-    """Handler for pytest-httpserver. `plan[path]`: what the next requests get, an HTTP status or ("stall", s)."""
+    """Handler for pytest-httpserver. `plan[path]`: what the next requests get: an HTTP status, ("stall", s) (the
+    answer comes s seconds late; `stalling` is set meanwhile) or (status, {header: value})."""
 
     requests: list[tuple[str, dict, bytes]] = field(default_factory=list)
     plan: dict[str, deque] = field(default_factory=lambda: defaultdict(deque))
     lock: threading.Lock = field(default_factory=threading.Lock)
     idle: threading.Event = field(default_factory=threading.Event)
+    stalling: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self.idle.set()
@@ -47,12 +50,17 @@ class HttpReceiver:
         with self.lock:
             self.requests.append((request.path, dict(request.headers), body))
             action = self.plan[request.path].popleft() if self.plan[request.path] else 200
-        if isinstance(action, tuple):  # the message arrives, the answer comes too late for the client
+        headers: dict[str, str] = {}
+        if isinstance(action, tuple) and action[0] == "stall":  # the message arrives, the answer comes too late
             self.idle.clear()
+            self.stalling.set()
             time.sleep(action[1])
+            self.stalling.clear()
             self.idle.set()
             action = 200
-        return Response("ok" if action == 200 else "error", status=action)
+        elif isinstance(action, tuple):
+            action, headers = action
+        return Response("ok" if action == 200 else "error", status=action, headers=headers)
 
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Until a stalled answer has gone out (the server answers one request at a time)."""
@@ -132,7 +140,7 @@ def smtp_server(directory: Path, username: str = "alerts", password: str = "smtp
             username,
             password,
         )
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # a refused login is answered 535 by aiosmtpd
 
     receiver = SmtpReceiver()
     port = free_port()
@@ -145,3 +153,30 @@ def smtp_server(directory: Path, username: str = "alerts", password: str = "smtp
         yield SmtpServer("127.0.0.1", port, username, password, str(cert), receiver)
     finally:
         controller.stop()
+
+
+@contextmanager
+def silent_server() -> Iterator[int]:
+    """A loopback port that accepts connections and never says a word (a hung endpoint); yields the port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        for connection in accepted:
+            connection.close()
+        listener.close()

@@ -2,20 +2,20 @@
 `alerts.notification_attempts`.
 
 An alert key is stored once (a second evaluation of the same facts finds it and adds nothing). Each new alert gets
-one notification per channel, whose id is the idempotency key every attempt carries. Delivery is at-least-once:
-a notification is retried with exponential backoff while it is pending and has attempts left, every attempt is
-written down, and one that runs out of attempts (or fails for good, e.g. HTTP 404) stays visible as failed.
+one notification per channel, whose id is the idempotency key every attempt carries. Delivery (`delivery.py`) is
+at-least-once: a notification is retried with exponential backoff while it is pending and has attempts left, every
+attempt is written down, and one that runs out of attempts (or fails for good, e.g. HTTP 404) stays visible as
+failed.
 """
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import duckdb
 import pyarrow as pa
 
-from cost_pipelines.alerts.channels import Channel, DeliveryError, redact
 from cost_pipelines.alerts.evaluate import Alert, details_json
 from cost_pipelines.warehouse import fetch_dicts, scalar, table_exists, transaction
 
@@ -38,6 +38,12 @@ DDL = (
         notification_id VARCHAR NOT NULL, attempt INTEGER NOT NULL, attempted_at TIMESTAMPTZ NOT NULL,
         outcome VARCHAR NOT NULL, error VARCHAR, duration_ms INTEGER NOT NULL,
         PRIMARY KEY (notification_id, attempt))""",
+    # which run made the attempt: a started attempt of a run that has finished was interrupted
+    f"ALTER TABLE {SCHEMA}.notification_attempts ADD COLUMN IF NOT EXISTS run_id VARCHAR",
+    # an endpoint that asked (Retry-After) not to be called before `not_before`
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.channel_holds (
+        channel VARCHAR PRIMARY KEY, not_before TIMESTAMPTZ NOT NULL, reason VARCHAR NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL)""",
 )
 ALERT_COLUMNS = (
     "alert_id", "alert_key", "kind", "severity", "title", "message", "as_of", "channels", "budget", "scope", "period",
@@ -167,59 +173,6 @@ def due_notifications(con: duckdb.DuckDBPyConnection, now: datetime, limit: int 
         [now, limit],
     )
     return [Due(r["nid"], r["n_channel"], r["n_attempts"], _alert(r)) for r in rows]
-
-
-@dataclass
-class DeliveryReport:
-    sent: int = 0
-    failed: int = 0  # gave up: out of attempts, or an error no retry can fix
-    retrying: int = 0
-
-
-def deliver_due(
-    con: duckdb.DuckDBPyConnection,
-    channels: dict[str, Channel],
-    policy: RetryPolicy,
-    secrets: list[str],
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    limit: int = 500,
-) -> DeliveryReport:
-    """Attempt every notification that is due; write each attempt and the notification's new state."""
-    report = DeliveryReport()
-    for due in due_notifications(con, clock(), limit):
-        attempt = due.attempts + 1
-        started = clock()
-        channel = channels.get(due.channel)
-        error: DeliveryError | None = None
-        try:
-            if channel is None:
-                raise DeliveryError(f"{due.channel} is not configured", False)
-            channel.send(due.alert, due.notification_id)
-        except DeliveryError as failure:
-            error = failure
-        finished = clock()
-        message = None if error is None else redact(str(error), secrets)
-        retry_at = policy.next_attempt(attempt, finished) if error is not None and error.retryable else None
-        status = "sent" if error is None else "pending" if retry_at else "failed"
-        with transaction(con):
-            con.execute(
-                f"INSERT INTO {SCHEMA}.notification_attempts VALUES (?, ?, ?, ?, ?, ?)",
-                [due.notification_id, attempt, started, "sent" if error is None else "failed", message,
-                 int((finished - started).total_seconds() * 1000)],
-            )  # fmt: skip
-            con.execute(
-                f"UPDATE {SCHEMA}.notification_log SET status = ?, attempts = ?, error = ?, next_attempt_at = ?, "
-                "sent_at = ?, updated_at = ? WHERE notification_id = ?",
-                [status, attempt, message, retry_at, finished if error is None else None, finished,
-                 due.notification_id],
-            )  # fmt: skip
-        if status == "sent":
-            report.sent += 1
-        elif status == "failed":
-            report.failed += 1
-        else:
-            report.retrying += 1
-    return report
 
 
 def next_retry_at(con: duckdb.DuckDBPyConnection) -> datetime | None:

@@ -1,9 +1,7 @@
-"""Budget and alert wiring: the budget status of each day, the alerts it and the anomalies raise, and the sensors
-that trigger their evaluation and delivery.
+"""Budget and alert wiring: the budget status of each day, and the alerts it, the anomalies and failed daily runs
+raise, with their delivery (the sensors that request it are in `alert_sensors.py`).
 
 Everything that reads or writes the DuckDB warehouse runs inside a Dagster run, and runs execute one at a time.
-The sensors themselves only read the Dagster instance (materialization events, run status) and request runs: a
-sensor that opened the warehouse file, even read-only, could take the lock a running dbt step needs.
 """
 
 import json
@@ -14,15 +12,16 @@ from pydantic import Field
 
 from cost_pipelines import settings
 from cost_pipelines.alerts.budgets import load_budgets, load_config
+from cost_pipelines.alerts.delivery import active_holds, close_interrupted, deliver, lease_for
 from cost_pipelines.alerts.evaluate import Alert, AnomalyRow, anomaly_alerts, budget_alerts, run_failure_alert
-from cost_pipelines.alerts.outbox import RetryPolicy, deliver_due, next_retry_at, record_alerts
+from cost_pipelines.alerts.outbox import RetryPolicy, due_notifications, record_alerts
 from cost_pipelines.alerts.status import budget_status
 from cost_pipelines.alerts.status_store import write_status
 from cost_pipelines.defs.analytics import COST_ANOMALIES, FCT_COSTS, SPEND_FORECAST
-from cost_pipelines.defs.jobs import daily_cost_job
 from cost_pipelines.defs.metadata import markdown_table
 from cost_pipelines.defs.owners import OWNERS_ALERTS
 from cost_pipelines.defs.partitions import daily_partitions, partition_days, single_run
+from cost_pipelines.defs.run_failures import failures_after
 from cost_pipelines.resources import NotifierResource, WarehouseResource
 from cost_pipelines.warehouse import existing_tables, scalar, table_exists
 
@@ -77,9 +76,6 @@ def budget_status_asset(context: dg.AssetExecutionContext, warehouse: WarehouseR
 class AlertsConfig(dg.Config):
     max_attempts: int = Field(5, description="delivery attempts per notification before it stays failed")
     backoff_seconds: float = Field(60.0, description="wait before the second attempt; doubled before each later one")
-    run_failure_run_id: str = Field("", description="set by the run-failure sensor: the failed run")
-    run_failure_job: str = ""
-    run_failure_error: str = ""
 
 
 def _latest_day(con) -> date | None:
@@ -105,6 +101,18 @@ def _anomaly_rows(con, since: date, until: date) -> list[AnomalyRow]:
             for d, dim, key, kinds, actual, expected, c in rows]  # fmt: skip
 
 
+def announced_until(instance: dg.DagsterInstance) -> int | None:
+    """How far the last successful alerts run read the instance's run failures (None: no run recorded it)."""
+    latest = instance.fetch_materializations(COST_ALERTS, limit=1).records
+    value = latest[0].asset_materialization.metadata.get("run_failures_until") if latest else None
+    return None if value is None or value.value in ("", None) else int(value.value)
+
+
+def _run_finished(instance: dg.DagsterInstance, run_id: str) -> bool:
+    run = instance.get_run_by_id(run_id)
+    return run is None or run.is_finished
+
+
 @dg.asset(
     key=COST_ALERTS,
     deps=[BUDGET_STATUS, COST_ANOMALIES],
@@ -114,18 +122,23 @@ def _anomaly_rows(con, since: date, until: date) -> list[AnomalyRow]:
     tags={"domain": "alerts"},
     description=(
         "Alerts, each raised once: a budget threshold reached by actual spend or by the p80 forecast (per budget, "
-        "period start, threshold), a recent anomaly, a failed daily run; then delivery of every notification due "
-        "(Slack, email, signed webhook) with retries and backoff. Tables alerts.cost_alerts, "
-        "alerts.notification_log, alerts.notification_attempts. Requested by budget_alert_sensor and "
-        "daily_job_failure_sensor."
+        "period start, threshold), a recent anomaly, a failed daily run (read from the Dagster instance); then "
+        "delivery of every notification due (Slack, email, signed webhook) with retries and backoff, the warehouse "
+        "closed during each send. Tables alerts.cost_alerts, alerts.notification_log, "
+        "alerts.notification_attempts. Requested by budget_alert_sensor and daily_job_failure_sensor."
     ),
 )
 def cost_alerts(
     context: dg.AssetExecutionContext, config: AlertsConfig, warehouse: WarehouseResource, notifier: NotifierResource
 ) -> dg.MaterializeResult:
     alerting = load_config(settings.budgets_path())  # an invalid file fails here, naming every problem
-    channels = notifier.channels()
+    channels, problems = notifier.channels(), notifier.problems()
+    for name, problem in sorted(problems.items()):
+        context.log.warning(f"{name} notifications cannot be sent: {problem}")
     now = datetime.now(UTC)
+    failures, failures_until = failures_after(context.instance, announced_until(context.instance), now)
+    policy = RetryPolicy(config.max_attempts, config.backoff_seconds)
+    recipients = {name: c.recipient for name, c in channels.items()} | dict.fromkeys(problems, "(invalid settings)")
     with warehouse.connect() as con:
         as_of = _latest_day(con)
         candidates: list[Alert] = []
@@ -134,13 +147,15 @@ def cost_alerts(
         if as_of:
             since = as_of - timedelta(days=alerting.anomalies.max_age_days - 1)
             candidates += anomaly_alerts(_anomaly_rows(con, since, as_of), as_of, alerting.anomalies)
-        if config.run_failure_run_id:
-            candidates.append(run_failure_alert(config.run_failure_run_id, config.run_failure_job,
-                                                config.run_failure_error, alerting.run_failures, as_of))  # fmt: skip
-        new = record_alerts(con, candidates, {name: c.recipient for name, c in channels.items()}, now)
-        policy = RetryPolicy(config.max_attempts, config.backoff_seconds)
-        report = deliver_due(con, channels, policy, notifier.secrets())
-        pending_until = next_retry_at(con)
+        candidates += [run_failure_alert(f.run_id, f.job_name, f.error, alerting.run_failures, as_of)
+                       for f in failures]  # fmt: skip
+        new = record_alerts(con, candidates, recipients, now)
+        interrupted = close_interrupted(con, now, lambda run_id: _run_finished(context.instance, run_id), policy)
+        due = due_notifications(con, now)
+        holds = active_holds(con, now)
+    # The warehouse is closed here: every send happens outside a write connection.
+    report = deliver(warehouse.connect, due, holds, channels, problems, policy, notifier.secrets(), context.run_id,
+                     lease_for(notifier.timeout_seconds), lambda: datetime.now(UTC))  # fmt: skip
     for alert in new:
         context.log.info(f"alert {alert.alert_id} [{alert.severity}] {alert.title}")
     table = [(a.alert_id, a.severity, a.kind, a.title, ", ".join(a.channels) or "-") for a in new[:25]]
@@ -153,9 +168,15 @@ def cost_alerts(
             "sent": report.sent,
             "failed": report.failed,
             "retrying": report.retrying,
+            "held_by_retry_after": report.held,
+            "interrupted_attempts_found": interrupted,
             # read by budget_alert_sensor to request the retry run when it is due
-            "next_retry_at": "" if pending_until is None else pending_until.isoformat(),
+            "next_retry_at": "" if report.next_retry_at is None else report.next_retry_at.isoformat(),
+            # read by the next alerts run and daily_job_failure_sensor: run failures up to here are stored
+            "run_failures_until": "" if failures_until is None else str(failures_until),
+            "run_failures_stored": len(failures),
             "channels_configured": ", ".join(sorted(channels)) or "none",
+            "channel_problems": "; ".join(f"{name}: {problem}" for name, problem in sorted(problems.items())),
             "new": dg.MetadataValue.md(markdown_table(["alert", "severity", "kind", "title", "channels"], table)),
         }
     )
@@ -164,78 +185,8 @@ def cost_alerts(
 alerts_job = dg.define_asset_job(
     "alerts_job",
     selection=dg.AssetSelection.assets(COST_ALERTS),
-    description="Raise new alerts from the latest budget status and anomalies, and deliver every notification due.",
-)
-
-WATCHED = {"budget_status": BUDGET_STATUS, "cost_anomalies": COST_ANOMALIES}
-IN_FLIGHT = [
-    dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]  # fmt: skip
-
-
-def _newest_storage_id(instance: dg.DagsterInstance, key: dg.AssetKey, after: int | None) -> int | None:
-    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, after_storage_id=after), limit=1)
-    return records.records[0].storage_id if records.records else None
-
-
-def alert_requests(instance: dg.DagsterInstance, cursor: dict, now: datetime) -> tuple[dg.RunRequest | None, dict]:
-    """What the budget alert sensor does on a tick: (the run to request or None, the new cursor).
-
-    A new materialization of budget_status or cost_anomalies requests an evaluation; otherwise, when the latest
-    alerts run left notifications waiting and the earliest is due, a retry. Run keys make each request once.
-    """
-    newest = {name: _newest_storage_id(instance, key, cursor.get(name)) for name, key in WATCHED.items()}
-    changed = {name: sid for name, sid in newest.items() if sid is not None}
-    if changed:
-        cursor = {**cursor, **changed}
-        key = "evaluate:" + ",".join(f"{name}={cursor.get(name)}" for name in WATCHED)
-        return dg.RunRequest(run_key=key, tags={"cost_pipelines/trigger": "materialization"}), cursor
-    latest = instance.fetch_materializations(COST_ALERTS, limit=1).records
-    if not latest or latest[0].storage_id == cursor.get("retried"):
-        return None, cursor
-    metadata = latest[0].asset_materialization.metadata
-    due = metadata.get("next_retry_at")
-    if due is None or not due.value or datetime.fromisoformat(due.value) > now:
-        return None, cursor
-    cursor = {**cursor, "retried": latest[0].storage_id}
-    return dg.RunRequest(run_key=f"retry:{latest[0].storage_id}", tags={"cost_pipelines/trigger": "retry"}), cursor
-
-
-@dg.sensor(
-    name="budget_alert_sensor",
-    job=alerts_job,
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
-        "Requests an alerts_job run when budget_status or cost_anomalies is materialized, and again when failed "
-        "notifications are due for a retry. Its cursor holds the last materializations seen."
+        "Raise new alerts from the latest budget status, anomalies and failed daily runs, and deliver every "
+        "notification due."
     ),
 )
-def budget_alert_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    running = context.instance.get_runs(dg.RunsFilter(job_name=alerts_job.name, statuses=IN_FLIGHT), limit=1)
-    if running:
-        return dg.SkipReason(f"alerts run {running[0].run_id} is still in flight")
-    cursor = json.loads(context.cursor) if context.cursor else {}
-    request, cursor = alert_requests(context.instance, cursor, datetime.now(UTC))
-    if request is None:
-        return dg.SkipReason("no new budget status or anomalies, and no notification due for a retry")
-    return dg.SensorResult(run_requests=[request], cursor=json.dumps(cursor, sort_keys=True))
-
-
-@dg.run_failure_sensor(
-    name="daily_job_failure_sensor",
-    monitored_jobs=[daily_cost_job],
-    request_job=alerts_job,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Tells the run_failures channels of budgets.yaml when daily_cost_job fails, through alerts_job.",
-)
-def daily_job_failure_sensor(context: dg.RunFailureSensorContext) -> dg.RunRequest:
-    run = context.dagster_run
-    config = AlertsConfig(run_failure_run_id=run.run_id, run_failure_job=run.job_name,
-                          run_failure_error=context.failure_event.message or "")  # fmt: skip
-    return dg.RunRequest(
-        run_key=f"run_failure:{run.run_id}",
-        run_config=dg.RunConfig(ops={"alerts__cost_alerts": config}),
-        tags={"cost_pipelines/trigger": "run_failure"},
-    )

@@ -15,34 +15,26 @@ from pytest_httpserver import HTTPServer
 
 from cost_pipelines.alerts.channels import sign
 from cost_pipelines.definitions import defs
-from cost_pipelines.defs.alerts import (
-    COST_ANOMALIES,
-    budget_alert_sensor,
-    budget_status_asset,
-    daily_job_failure_sensor,
-)
+from cost_pipelines.defs.alert_sensors import budget_alert_sensor, daily_job_failure_sensor
+from cost_pipelines.defs.alerts import COST_ANOMALIES, budget_status_asset
 from cost_pipelines.resources import NotifierResource, WarehouseResource
-from tests.budget_facts import create_budget_facts
+from tests.budget_facts import OPENAI_MONTHLY_BUDGET, create_budget_facts
 from tests.notification_servers import HttpReceiver, SmtpServer, smtp_server
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SLACK_PATH = "/services/T0001/B0001/slack-secret-token"
 HOOK_PATH = "/hooks/cost"
 WEBHOOK_SECRET = "hmac-signing-secret"
-BUDGETS = """
-budgets:
-  - name: openai-monthly
-    scope: {provider: openai}
-    period: monthly
-    limit_usd: 100
-    thresholds: [50, 80, 95, 100]
-    notify: [slack, email, webhook]
+BUDGETS = (
+    OPENAI_MONTHLY_BUDGET
+    + """\
 anomalies:
   notify: [slack]
   min_change_usd: 5
 run_failures:
   notify: [webhook]
 """
+)
 
 
 class Flow:
@@ -94,6 +86,8 @@ class Flow:
         if isinstance(outcome, dg.SkipReason):
             return None
         self.cursor = outcome.cursor
+        if not outcome.run_requests:
+            return None
         [request] = outcome.run_requests
         return self.run_alerts(request, **config)
 
@@ -309,13 +303,9 @@ def test_a_failed_daily_run_is_told_to_the_run_failure_channels(flow: Flow, tmp_
         resources={"warehouse": WarehouseResource(path=str(broken / "warehouse.duckdb"))},
     )  # fmt: skip
     assert not failed.success
-    failure = next(e for e in failed.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
-    context = dg.build_run_status_sensor_context(
-        sensor_name="daily_job_failure_sensor", dagster_instance=flow.instance,
-        dagster_run=failed.dagster_run, dagster_event=failure,
-    ).for_run_failure()  # fmt: skip
-    request = daily_job_failure_sensor(context)
-    assert request.run_key == f"run_failure:{failed.run_id}"
+    outcome = daily_job_failure_sensor(dg.build_sensor_context(instance=flow.instance))
+    [request] = outcome.run_requests
+    assert request.tags["cost_pipelines/trigger"] == "run_failure"
     flow.run_alerts(request)
     [(kind, message)] = flow.query("SELECT kind, message FROM alerts.cost_alerts")
     assert kind == "run_failure" and failed.run_id in message and "daily_cost_job" in message
