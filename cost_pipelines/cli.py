@@ -265,22 +265,34 @@ def alerts_ack(args: argparse.Namespace) -> None:
 
 
 REFUSED_EXIT_CODE = 3
+CONFIG_ERROR_EXIT_CODE = 2
 
 
 def check_spend_command(args: argparse.Namespace) -> None:
-    """Exit 0 when the spend fits (warnings included), 3 when a hard limit refuses it."""
-    from cost_pipelines.alerts.budgets import load_budgets
+    """Exit 0 when the spend fits (warnings included), 3 when a hard limit refuses it, 2 when the budgets file is
+    missing or invalid. Scope values the cost data has never seen (a typo, most likely) are warned about."""
+    from cost_pipelines.alerts.budgets import BudgetConfigError, load_budgets
     from cost_pipelines.alerts.prespend import check_spend
+    from cost_pipelines.alerts.scope_values import budget_scopes, unknown_scope_values
     from cost_pipelines.alerts.status import budget_status
 
     scope = {key: getattr(args, key) for key in ("provider", "service", "model", "user", "team", "project")}
     scope = {key: value for key, value in scope.items() if value}
     as_of = date.fromisoformat(args.as_of) if args.as_of else datetime.now(UTC).date()
-    budgets = load_budgets(settings.budgets_path())
+    try:
+        budgets = load_budgets(settings.budgets_path())
+    except BudgetConfigError as error:
+        print(f"check-spend: {error}", file=sys.stderr)
+        raise SystemExit(CONFIG_ERROR_EXIT_CODE) from None
+    scopes = [*budget_scopes(budgets), *((f"--{key}", key, value) for key, value in scope.items())]
     with _warehouse(read_only=True) as con:
         statuses = budget_status(con, budgets, as_of)
+        unknown = unknown_scope_values(con, scopes)
     result = check_spend(statuses, scope, Decimal(args.estimated_usd))
-    print(json.dumps(asdict(result), default=str, indent=2))
+    for u in unknown:
+        print(f"warning: {u.message}", file=sys.stderr)
+    report = {**asdict(result), "unknown_scope_values": [asdict(u) for u in unknown]}
+    print(json.dumps(report, default=str, indent=2))
     if not result.allowed:
         raise SystemExit(REFUSED_EXIT_CODE)
 

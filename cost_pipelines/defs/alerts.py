@@ -16,6 +16,7 @@ from cost_pipelines import settings
 from cost_pipelines.alerts.budgets import load_budgets, load_config
 from cost_pipelines.alerts.evaluate import Alert, AnomalyRow, anomaly_alerts, budget_alerts, run_failure_alert
 from cost_pipelines.alerts.outbox import RetryPolicy, deliver_due, next_retry_at, record_alerts
+from cost_pipelines.alerts.scope_values import budget_scopes, unknown_scope_values
 from cost_pipelines.alerts.status import budget_status
 from cost_pipelines.alerts.status_store import write_status
 from cost_pipelines.defs.analytics import COST_ANOMALIES, FCT_COSTS, SPEND_FORECAST
@@ -48,10 +49,13 @@ COST_ALERTS = dg.AssetKey(["alerts", "cost_alerts"])
 )
 def budget_status_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     path = settings.budgets_path()
-    budgets = load_budgets(path)  # raises with every problem, naming budget and field
+    budgets = load_budgets(path)  # raises, naming the path or every problem by budget and field; writes nothing
     days = partition_days(context)
     with warehouse.connect(read_only=True) as con:
+        unknown = unknown_scope_values(con, budget_scopes(budgets))
         statuses = [s for day in days for s in budget_status(con, budgets, day)]
+    for u in unknown:
+        context.log.warning(u.message)
     with warehouse.connect() as con:
         write_status(con, days, statuses)
     last = [s for s in statuses if s.as_of == days[-1]]
@@ -69,6 +73,9 @@ def budget_status_asset(context: dg.AssetExecutionContext, warehouse: WarehouseR
             "budgets": len(budgets),
             "as_of": days[-1].isoformat(),
             "over_limit": sum(1 for s in last if s.percent_used >= 100),
+            "unknown_scope_values": dg.MetadataValue.md(
+                "\n".join(f"- {u.message}" for u in unknown) or "_every budget's scope appears in the cost data_"
+            ),
             "status": dg.MetadataValue.md(markdown_table(columns, table)),
         }
     )

@@ -89,3 +89,28 @@ def test_pre_spend_check_of_seed_004(con: duckdb.DuckDBPyConnection) -> None:
     assert small.allowed and [w.budget for w in small.warnings] == ["org"]
     with pytest.raises(ValueError, match="must not be negative"):
         check_spend(statuses, {}, Decimal(-1))
+
+
+def test_scope_values_never_seen_are_named_with_the_closest_known(con: duckdb.DuckDBPyConnection) -> None:
+    from cost_pipelines.alerts.scope_values import budget_scopes, unknown_scope_values
+
+    budgets = parse_budgets("""
+budgets:
+  - {name: typo, scope: {team: reserach}, period: weekly, limit_usd: 60}
+  - {name: ok, scope: {team: research}, period: weekly, limit_usd: 60}
+  - {name: cloud, scope: {provider: aws}, period: monthly, limit_usd: 9}
+  - {name: nothing-like-it, scope: {user: zz-top}, period: daily, limit_usd: 1}
+""")
+    unknown = unknown_scope_values(con, [*budget_scopes(budgets), ("--team", "team", "serch")])
+    assert [(u.subject, u.dimension, u.value, u.closest) for u in unknown] == [
+        ("budget 'typo'", "team", "reserach", ("research", "search")),
+        ("budget 'cloud'", "provider", "aws", ("AWS",)),  # case aside
+        ("budget 'nothing-like-it'", "user", "zz-top", ()),
+        ("--team", "team", "serch", ("search", "research")),
+    ]
+    assert (
+        unknown[0].message
+        == "budget 'typo': team 'reserach' never appears in the cost data (closest: 'research', 'search')"
+    )
+    con.execute("DELETE FROM marts.fct_costs")
+    assert unknown_scope_values(con, budget_scopes(budgets)) == []  # no facts yet: nothing to judge by
