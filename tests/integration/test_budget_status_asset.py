@@ -23,6 +23,12 @@ def warehouse(tmp_path: Path) -> Path:
     return path
 
 
+def use_budgets(text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(text)
+    monkeypatch.setenv("COST_PIPELINES_BUDGETS", str(budgets))
+
+
 def materialize(warehouse: Path, instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         [budget_status_asset],
@@ -72,9 +78,7 @@ def test_an_invalid_file_fails_the_run_with_every_problem_and_writes_nothing(
 def test_a_missing_budgets_file_fails_the_assets_and_keeps_the_stored_rows(
     warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    budgets = tmp_path / "budgets.yaml"
-    budgets.write_text("budgets:\n  - {name: total, period: monthly, limit_usd: 100}\n")
-    monkeypatch.setenv("COST_PIPELINES_BUDGETS", str(budgets))
+    use_budgets("budgets:\n  - {name: total, period: monthly, limit_usd: 100}\n", tmp_path, monkeypatch)
     assert materialize(warehouse).success
     monkeypatch.setenv("COST_PIPELINES_BUDGETS", str(tmp_path / "budgest.yaml"))
     result = materialize(warehouse)
@@ -98,9 +102,11 @@ def test_a_missing_budgets_file_fails_the_assets_and_keeps_the_stored_rows(
 def test_a_budget_scope_never_seen_in_the_facts_is_a_warning_with_the_closest_values(
     warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    budgets = tmp_path / "budgets.yaml"
-    budgets.write_text("budgets:\n  - {name: search-team, scope: {team: serach}, period: monthly, limit_usd: 100}\n")
-    monkeypatch.setenv("COST_PIPELINES_BUDGETS", str(budgets))
+    use_budgets(
+        "budgets:\n  - {name: search-team, scope: {team: serach}, period: monthly, limit_usd: 100}\n",
+        tmp_path,
+        monkeypatch,
+    )
     expected = "budget 'search-team': team 'serach' never appears in the cost data (closest: 'search')"
     with dg.DagsterInstance.ephemeral() as instance:
         result = materialize(warehouse, instance)
