@@ -297,6 +297,43 @@ def check_spend_command(args: argparse.Namespace) -> None:
         raise SystemExit(REFUSED_EXIT_CODE)
 
 
+def reprice(args: argparse.Namespace) -> None:
+    """Re-price the stored days summed with other prices than the current ones: reprice_job over exactly those days,
+    one run per range of consecutive days."""
+    from cost_pipelines.pricing.history import day_ranges, days_to_reprice, price_inputs_not_loaded
+    from cost_pipelines.pricing.price_table import genai_prices_version
+
+    overrides = settings.DBT_PROJECT_DIR / "seeds" / "llm_price_overrides.csv"
+    with _warehouse(read_only=True) as con:
+        behind = price_inputs_not_loaded(con, overrides, genai_prices_version())
+        stale = days_to_reprice(con)
+    for notice in behind:
+        print(f"note: {notice}; the next daily run loads it, re-pricing uses the prices loaded now")
+    if not stale:
+        print("every stored day is priced with the current price rows and overrides")
+        return
+    ranges = day_ranges(list(stale))
+    print(f"{len(stale)} day(s) priced with other prices than the current ones:")
+    for first, last in ranges:
+        models = sorted({m for day, found in stale.items() if first <= day <= last for m in found})
+        print(f"  {first}..{last}: {', '.join(models)}")
+    if args.dry_run:
+        return
+    home = _dagster_home()
+    for first, last in ranges:
+        print(f"re-pricing {first}..{last} (reprice_job, one run; Dagster instance: {home})")
+        execute_job(
+            "reprice_job", {PARTITION_RANGE_START_TAG: first.isoformat(), PARTITION_RANGE_END_TAG: last.isoformat()}
+        )
+    with _warehouse(read_only=True) as con:
+        left = days_to_reprice(con)
+    if left:
+        raise SystemExit(
+            f"still priced with other prices: {', '.join(map(str, sorted(left)))} (prices changed meanwhile?)"
+        )
+    print(f"re-priced {len(stale)} day(s); every stored day is priced with the current prices")
+
+
 def ui(args: argparse.Namespace) -> None:
     _dagster_home()
     dagster = Path(sys.executable).parent / "dagster"
@@ -337,6 +374,11 @@ def main(argv: list[str] | None = None) -> None:
         check_parser.add_argument(f"--{key}", help=f"the {key} the spend is attributed to")
     check_parser.add_argument("--as-of", help="evaluate the budget periods containing this day (default: today, UTC)")
     check_parser.set_defaults(func=check_spend_command)
+    reprice_parser = commands.add_parser(
+        "reprice", help="re-price the stored days summed with other prices than the current ones (one run per range)"
+    )
+    reprice_parser.add_argument("--dry-run", action="store_true", help="only list the days and models that differ")
+    reprice_parser.set_defaults(func=reprice)
     args = parser.parse_args(argv)
     args.func(args)
 
