@@ -303,24 +303,73 @@ def alerts_ack(args: argparse.Namespace) -> None:
 
 
 REFUSED_EXIT_CODE = 3
+CONFIG_ERROR_EXIT_CODE = 2
 
 
 def check_spend_command(args: argparse.Namespace) -> None:
-    """Exit 0 when the spend fits (warnings included), 3 when a hard limit refuses it."""
-    from cost_pipelines.alerts.budgets import load_budgets
+    """Exit 0 when the spend fits (warnings included), 3 when a hard limit refuses it, 2 when the budgets file is
+    missing or invalid. Scope values the cost data has never seen (a typo, most likely) are warned about."""
+    from cost_pipelines.alerts.budgets import BudgetConfigError, load_budgets
     from cost_pipelines.alerts.prespend import check_spend
+    from cost_pipelines.alerts.scope_values import budget_scopes, unknown_scope_values
     from cost_pipelines.alerts.status import budget_status
 
     scope = {key: getattr(args, key) for key in ("provider", "service", "model", "user", "team", "project")}
     scope = {key: value for key, value in scope.items() if value}
     as_of = date.fromisoformat(args.as_of) if args.as_of else datetime.now(UTC).date()
-    budgets = load_budgets(settings.budgets_path())
+    try:
+        budgets = load_budgets(settings.budgets_path())
+    except BudgetConfigError as error:
+        print(f"check-spend: {error}", file=sys.stderr)
+        raise SystemExit(CONFIG_ERROR_EXIT_CODE) from None
+    scopes = [*budget_scopes(budgets), *((f"--{key}", key, value) for key, value in scope.items())]
     with _warehouse(read_only=True) as con:
         statuses = budget_status(con, budgets, as_of)
+        unknown = unknown_scope_values(con, scopes)
     result = check_spend(statuses, scope, Decimal(args.estimated_usd))
-    print(json.dumps(asdict(result), default=str, indent=2))
+    for u in unknown:
+        print(f"warning: {u.message}", file=sys.stderr)
+    report = {**asdict(result), "unknown_scope_values": [asdict(u) for u in unknown]}
+    print(json.dumps(report, default=str, indent=2))
     if not result.allowed:
         raise SystemExit(REFUSED_EXIT_CODE)
+
+
+def reprice(args: argparse.Namespace) -> None:
+    """Re-price the stored days summed with other prices than the current ones: reprice_job over exactly those days,
+    one run per range of consecutive days."""
+    from cost_pipelines.pricing.history import day_ranges, days_to_reprice, price_inputs_not_loaded
+    from cost_pipelines.pricing.price_table import genai_prices_version
+
+    overrides = settings.DBT_PROJECT_DIR / "seeds" / "llm_price_overrides.csv"
+    with _warehouse(read_only=True) as con:
+        behind = price_inputs_not_loaded(con, overrides, genai_prices_version())
+        stale = days_to_reprice(con)
+    for notice in behind:
+        print(f"note: {notice}; the next daily run loads it, re-pricing uses the prices loaded now")
+    if not stale:
+        print("every stored day is priced with the current price rows and overrides")
+        return
+    ranges = day_ranges(list(stale))
+    print(f"{len(stale)} day(s) priced with other prices than the current ones:")
+    for first, last in ranges:
+        models = sorted({m for day, found in stale.items() if first <= day <= last for m in found})
+        print(f"  {first}..{last}: {', '.join(models)}")
+    if args.dry_run:
+        return
+    home = _dagster_home()
+    for first, last in ranges:
+        print(f"re-pricing {first}..{last} (reprice_job, one run; Dagster instance: {home})")
+        execute_job(
+            "reprice_job", {PARTITION_RANGE_START_TAG: first.isoformat(), PARTITION_RANGE_END_TAG: last.isoformat()}
+        )
+    with _warehouse(read_only=True) as con:
+        left = days_to_reprice(con)
+    if left:
+        raise SystemExit(
+            f"still priced with other prices: {', '.join(map(str, sorted(left)))} (prices changed meanwhile?)"
+        )
+    print(f"re-priced {len(stale)} day(s); every stored day is priced with the current prices")
 
 
 def ui(args: argparse.Namespace) -> None:
@@ -368,6 +417,11 @@ def main(argv: list[str] | None = None) -> None:
         check_parser.add_argument(f"--{key}", help=f"the {key} the spend is attributed to")
     check_parser.add_argument("--as-of", help="evaluate the budget periods containing this day (default: today, UTC)")
     check_parser.set_defaults(func=check_spend_command)
+    reprice_parser = commands.add_parser(
+        "reprice", help="re-price the stored days summed with other prices than the current ones (one run per range)"
+    )
+    reprice_parser.add_argument("--dry-run", action="store_true", help="only list the days and models that differ")
+    reprice_parser.set_defaults(func=reprice)
     args = parser.parse_args(argv)
     args.func(args)
 

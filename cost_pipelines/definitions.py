@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from cost_pipelines.defs import alert_sensors, alerts, analytics, aws, checks, dbt, focus, ingest, jobs, report
+from cost_pipelines.defs import alert_sensors, alerts, analytics, aws, checks, dbt, focus, ingest, jobs, report, reprice
 from cost_pipelines.resources import default_resources
 
 defs = dg.Definitions(
@@ -21,8 +21,8 @@ defs = dg.Definitions(
         report.cost_report,
         report.prometheus_metrics,
     ],
-    asset_checks=checks.checks,
-    jobs=[jobs.daily_cost_job, alerts.alerts_job],
+    asset_checks=[*checks.checks, reprice.history_priced_with_current_prices],
+    jobs=[jobs.daily_cost_job, alerts.alerts_job, reprice.reprice_job],
     schedules=[jobs.daily_cost_schedule],
     sensors=[alert_sensors.budget_alert_sensor, alert_sensors.daily_job_failure_sensor],
     resources={**default_resources(), "quality_thresholds": checks.QualityThresholds()},

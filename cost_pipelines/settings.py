@@ -44,6 +44,11 @@ def budgets_path() -> Path:
     return Path(os.environ.get(BUDGETS_ENV, PROJECT_ROOT / "budgets.yaml")).resolve()
 
 
+def budgets_path_origin() -> str:
+    """Where the budgets path comes from, for messages about it."""
+    return f"set by {BUDGETS_ENV}" if BUDGETS_ENV in os.environ else f"the default: {BUDGETS_ENV} is not set"
+
+
 def duckdb_memory_limit() -> str:
     """What DuckDB may hold in memory while ingesting and in dbt before it spills to disk (dbt reads the same
     variable in profiles.yml)."""

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from cost_pipelines import settings
+
 PERIODS = ("daily", "weekly", "monthly", "quarterly", "yearly")
 SCOPE_KEYS = ("provider", "service", "model", "user", "team", "project")
 CHANNELS = ("slack", "email", "webhook")
@@ -25,6 +27,18 @@ class BudgetConfigError(ValueError):
     def __init__(self, source: str, problems: list[str]):
         self.problems = problems
         super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class BudgetsFileMissing(BudgetConfigError):
+    """The configured budgets file does not exist. Never read as "no budgets": that takes an empty file."""
+
+    def __init__(self, path: Path, origin: str):
+        message = (
+            f"the budgets file {path} does not exist ({origin}). Point {settings.BUDGETS_ENV} at your budgets "
+            "file, or create it; for no budgets at all, make it an empty file."
+        )
+        self.problems = [message]
+        ValueError.__init__(self, message)
 
 
 @dataclass(frozen=True)
@@ -238,12 +252,14 @@ def _parse_budget_list(entries: list, problems: list[str]) -> list[Budget]:
 
 
 def load_config(path: Path) -> AlertingConfig:
-    """The alerting configuration of `path`; a missing file means no budgets and no alerting."""
-    if not path.exists():
-        return AlertingConfig()
+    """The alerting configuration of `path`. A missing file is an error (BudgetsFileMissing); an empty one means
+    no budgets and no alerting."""
+    if not path.is_file():
+        origin = settings.budgets_path_origin() if path == settings.budgets_path() else "the path given"
+        raise BudgetsFileMissing(path, origin)
     return parse_config(path.read_text(), str(path))
 
 
 def load_budgets(path: Path) -> list[Budget]:
-    """The budgets of `path`; a missing file means no budgets."""
+    """The budgets of `path` (see load_config)."""
     return load_config(path).budgets

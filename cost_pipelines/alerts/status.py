@@ -114,3 +114,12 @@ def budget_status(con: duckdb.DuckDBPyConnection, budgets: list[Budget], as_of: 
             forecast = p80.get(("total", "all")) if key == "total" else p80.get((FORECAST_DIMENSIONS.get(key), value))
         statuses.append(BudgetStatus(b, as_of, start, end, spent.get(b.name, Decimal(0)), forecast))
     return statuses
+
+
+def restated_periods(budgets: list[Budget], days: list[date], later_days: list[date]) -> dict[date, list[Budget]]:
+    """For each as-of day after `days`, the budgets whose period on that day holds one of `days`: their spend there
+    includes those days, so it changes when they are restated (the rest of the month of a monthly budget, the
+    rest of the week of a weekly one; never a daily one)."""
+    last = max(days)
+    held = {later: [b for b in budgets if period_bounds(b.period, later)[0] <= last] for later in later_days}
+    return {later: found for later, found in held.items() if later > last and found}

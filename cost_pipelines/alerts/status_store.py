@@ -1,4 +1,5 @@
-"""Budget status in the warehouse: one row per budget and as-of day, replaced when the day is evaluated again."""
+"""Budget status in the warehouse: one row per budget and as-of day, replaced when the day is evaluated again, and
+when a day of its period is restated."""
 
 from datetime import UTC, date, datetime
 
@@ -6,7 +7,7 @@ import duckdb
 import pyarrow as pa
 
 from cost_pipelines.alerts.status import BudgetStatus
-from cost_pipelines.analytics.store import replace_rows
+from cost_pipelines.warehouse import table_exists, transaction
 
 DDL = """
 CREATE TABLE IF NOT EXISTS analytics.budget_status (
@@ -19,7 +20,22 @@ CREATE TABLE IF NOT EXISTS analytics.budget_status (
 )"""
 
 
-def write_status(con: duckdb.DuckDBPyConnection, as_of_days: list[date], statuses: list[BudgetStatus]) -> None:
+def stored_as_of_days_after(con: duckdb.DuckDBPyConnection, day: date) -> list[date]:
+    """The as-of days after `day` that have budget status rows."""
+    if not table_exists(con, "analytics", "budget_status"):
+        return []
+    rows = con.execute("SELECT DISTINCT as_of FROM analytics.budget_status WHERE as_of > ? ORDER BY 1", [day])
+    return [d for (d,) in rows.fetchall()]
+
+
+def write_status(
+    con: duckdb.DuckDBPyConnection,
+    as_of_days: list[date],
+    statuses: list[BudgetStatus],
+    refreshed: list[BudgetStatus] | None = None,
+) -> None:
+    """In one transaction: every row of `as_of_days` replaced by `statuses`, and the row of each (as-of day, budget)
+    of `refreshed` by its new status (later days whose period holds a restated day)."""
     now = datetime.now(UTC)
     rows = [
         {
@@ -31,7 +47,19 @@ def write_status(con: duckdb.DuckDBPyConnection, as_of_days: list[date], statuse
             "forecast_threshold": s.budget.forecast_threshold, "forecast_crossed": s.forecast_crossed,
             "hard_limit": s.budget.hard_limit, "evaluated_at": now,
         }
-        for s in statuses
+        for s in [*statuses, *(refreshed or [])]
     ]  # fmt: skip
-    table = pa.Table.from_pylist(rows) if rows else None
-    replace_rows(con, {"budget_status": DDL}, "as_of", as_of_days, {"budget_status": table})
+    con.execute("CREATE SCHEMA IF NOT EXISTS analytics")
+    con.execute(DDL)
+    with transaction(con):
+        con.execute("DELETE FROM analytics.budget_status WHERE as_of IN (SELECT unnest(?))", [as_of_days])
+        if not rows:
+            return
+        con.register("_status_rows", pa.Table.from_pylist(rows))
+        try:
+            con.execute("DELETE FROM analytics.budget_status t USING _status_rows r "
+                        "WHERE t.as_of = r.as_of AND t.budget = r.budget")  # fmt: skip
+            columns = ", ".join(rows[0])
+            con.execute(f"INSERT INTO analytics.budget_status ({columns}) SELECT {columns} FROM _status_rows")
+        finally:
+            con.unregister("_status_rows")

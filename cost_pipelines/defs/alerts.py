@@ -15,8 +15,9 @@ from cost_pipelines.alerts.budgets import load_budgets, load_config
 from cost_pipelines.alerts.delivery import active_holds, close_interrupted, deliver, lease_for
 from cost_pipelines.alerts.evaluate import Alert, AnomalyRow, anomaly_alerts, budget_alerts, run_failure_alert
 from cost_pipelines.alerts.outbox import RetryPolicy, due_notifications, record_alerts
-from cost_pipelines.alerts.status import budget_status
-from cost_pipelines.alerts.status_store import write_status
+from cost_pipelines.alerts.scope_values import budget_scopes, unknown_scope_values
+from cost_pipelines.alerts.status import budget_status, restated_periods
+from cost_pipelines.alerts.status_store import stored_as_of_days_after, write_status
 from cost_pipelines.defs.analytics import COST_ANOMALIES, FCT_COSTS, SPEND_FORECAST
 from cost_pipelines.defs.metadata import markdown_table
 from cost_pipelines.defs.owners import OWNERS_ALERTS
@@ -41,18 +42,25 @@ COST_ALERTS = dg.AssetKey(["alerts", "cost_alerts"])
     description=(
         "Each budget of budgets.yaml (COST_PIPELINES_BUDGETS) on each day: spend from the start of its UTC period "
         "summed from fct_costs (never a running counter), percent used, thresholds crossed, days left and the "
-        "p80 month-end forecast for monthly budgets. An invalid budgets file fails this asset with every "
-        "problem listed; nothing is half-applied. Rows in analytics.budget_status."
+        "p80 month-end forecast for monthly budgets. Re-running a past day evaluates again every later stored day "
+        "whose budget period holds it. A missing or invalid budgets file fails this asset with the path or every "
+        "problem named; nothing is half-applied. Rows in analytics.budget_status."
     ),
 )
 def budget_status_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     path = settings.budgets_path()
-    budgets = load_budgets(path)  # raises with every problem, naming budget and field
+    budgets = load_budgets(path)  # raises, naming the path or every problem by budget and field; writes nothing
     days = partition_days(context)
     with warehouse.connect(read_only=True) as con:
+        unknown = unknown_scope_values(con, budget_scopes(budgets))
         statuses = [s for day in days for s in budget_status(con, budgets, day)]
+        # A restated past day is inside the periods of later stored days: those are evaluated again too.
+        later = restated_periods(budgets, days, stored_as_of_days_after(con, days[-1]))
+        refreshed = [s for day, held in later.items() for s in budget_status(con, held, day)]
+    for u in unknown:
+        context.log.warning(u.message)
     with warehouse.connect() as con:
-        write_status(con, days, statuses)
+        write_status(con, days, statuses, refreshed)
     last = [s for s in statuses if s.as_of == days[-1]]
     table = [
         (s.budget.name, s.budget.scope_label, s.budget.period, f"${s.spent:,.2f}", f"${s.budget.limit_usd:,.2f}",
@@ -68,6 +76,11 @@ def budget_status_asset(context: dg.AssetExecutionContext, warehouse: WarehouseR
             "budgets": len(budgets),
             "as_of": days[-1].isoformat(),
             "over_limit": sum(1 for s in last if s.percent_used >= 100),
+            "later_days_refreshed": dg.MetadataValue.json(sorted(d.isoformat() for d in later)),
+            "later_statuses_refreshed": len(refreshed),
+            "unknown_scope_values": dg.MetadataValue.md(
+                "\n".join(f"- {u.message}" for u in unknown) or "_every budget's scope appears in the cost data_"
+            ),
             "status": dg.MetadataValue.md(markdown_table(columns, table)),
         }
     )

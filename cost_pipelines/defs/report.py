@@ -1,6 +1,6 @@
 """What people look at: the self-contained HTML cost report and the Prometheus metrics file."""
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import dagster as dg
 
@@ -9,7 +9,7 @@ from cost_pipelines.defs.alerts import BUDGET_STATUS
 from cost_pipelines.defs.analytics import COST_ANOMALIES, FCT_COSTS, RECOMMENDATIONS, SPEND_FORECAST, SUMMED_REQUESTS
 from cost_pipelines.defs.owners import OWNERS_ANALYTICS
 from cost_pipelines.defs.partitions import daily_partitions, last_day, single_run
-from cost_pipelines.report.data import load_report_data
+from cost_pipelines.report.data import latest_cost_day, load_report_data
 from cost_pipelines.report.prometheus import collect, render
 from cost_pipelines.report.render import render_report
 from cost_pipelines.resources import WarehouseResource
@@ -26,6 +26,12 @@ def report_asset(key: dg.AssetKey, deps: list[dg.AssetKey], kinds: set[str], des
     )  # fmt: skip
 
 
+def current_day(con, run_day: date) -> date:
+    """What the current report and metrics are as of: the latest day with costs, or the run's day if later."""
+    latest = latest_cost_day(con)
+    return run_day if latest is None else max(run_day, latest)
+
+
 def _write_atomically(path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(path.suffix + ".partial")
@@ -38,33 +44,43 @@ def _write_atomically(path, text: str) -> None:
     [FCT_COSTS, SUMMED_REQUESTS, SPEND_FORECAST, COST_ANOMALIES, RECOMMENDATIONS, BUDGET_STATUS],
     {"python", "plotly", "html"},
     (
-        "The cost report of the run's last day as one self-contained HTML file (charts inlined, opens offline): daily "
-        "spend stacked by provider with the forecast and its 80/95 % bands and the anomalies marked, the month's "
-        "spend and projection against the budget, every budget's burn, top services, models, task types, teams "
-        "and users, and the top recommendations. Written to <data dir>/reports/."
+        "The cost report as one self-contained HTML file (charts inlined, opens offline): daily spend stacked by "
+        "provider with the forecast and its 80/95 % bands and the anomalies marked, the month's spend and projection "
+        "against the budget, every budget's burn, top services, models, task types, teams and users, and the top "
+        "recommendations. Written to <data dir>/reports/: cost_report.html as of the latest day with costs (a re-run "
+        "of a past day never moves it back) and a dated copy per run's last day."
     ),
 )
 def cost_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    as_of = last_day(context)
+    run_day = last_day(context)
     with warehouse.connect(read_only=True) as con:
-        data = load_report_data(con, as_of)
-    page = render_report(data, f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+        as_of = current_day(con, run_day)
+        # A restated past day gets its dated report; the current one stays as of the latest day, with the restatement.
+        reports = {day: load_report_data(con, day) for day in dict.fromkeys([run_day, as_of])}
+    rendered_at = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    pages = {day: render_report(data, rendered_at) for day, data in reports.items()}
     folder = settings.data_dir() / "reports"
-    dated, latest = folder / f"cost_report_{as_of}.html", folder / "cost_report.html"
-    _write_atomically(dated, page)
-    _write_atomically(latest, page)
+    for day, page in pages.items():
+        _write_atomically(folder / f"cost_report_{day}.html", page)
+    _write_atomically(folder / "cost_report.html", pages[as_of])
+    data, dated = reports[as_of], folder / f"cost_report_{as_of}.html"
     summary = (
         f"**{as_of}**: ${data.day_total:,.2f} that day; {as_of:%B} to date ${data.month_to_date:,.2f}; "
         f"{len(data.budgets)} budgets, {len(data.recommendations)} recommendations, "
         f"{len({(a[0], a[1], a[2]) for a in data.anomalies})} anomalies in 90 days.\n\n"
         f"[Open the report]({dated.resolve().as_uri()}) (`{dated}`)"
     )
+    if run_day < as_of:
+        summary += (
+            f"\n\nThis run restated {run_day}: `cost_report_{run_day}.html`; the current report stays as of {as_of}."
+        )
     return dg.MaterializeResult(
         metadata={
             "report": dg.MetadataValue.url(dated.resolve().as_uri()),
             "path": dg.MetadataValue.path(str(dated)),
-            "size_bytes": len(page.encode()),
+            "size_bytes": len(pages[as_of].encode()),
             "as_of": as_of.isoformat(),
+            "run_last_day": run_day.isoformat(),
             "summary": dg.MetadataValue.md(summary),
         }
     )
@@ -76,13 +92,14 @@ def cost_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     {"python", "prometheus"},
     (
         "Cost metrics in the Prometheus text format under seed 002's names (llm_total_cost_usd, llm_api_calls_total, "
-        "llm_cost_per_hour_usd, budget_usage_ratio) plus cost_billed_usd_total for cloud and LLM, as of the run's "
-        "last day: <data dir>/metrics/cost_pipelines.prom, for node_exporter's textfile collector."
+        "llm_cost_per_hour_usd, budget_usage_ratio) plus cost_billed_usd_total for cloud and LLM, as of the latest day "
+        "with costs (a re-run of a past day never takes counters back): <data dir>/metrics/cost_pipelines.prom, for "
+        "node_exporter's textfile collector."
     ),
 )
 def prometheus_metrics(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    as_of = last_day(context)
     with warehouse.connect(read_only=True) as con:
+        as_of = current_day(con, last_day(context))  # counters never go back to a restated day
         metrics = collect(con, as_of)
     path = settings.data_dir() / "metrics" / "cost_pipelines.prom"
     _write_atomically(path, render(metrics))

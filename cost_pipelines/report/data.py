@@ -32,6 +32,13 @@ class ReportData:
     day_before_total: Decimal = Decimal(0)
 
 
+def latest_cost_day(con: duckdb.DuckDBPyConnection) -> date | None:
+    """The latest day with costs: what the current report and metrics are as of, whichever day a run restated."""
+    if "marts.fct_costs" not in existing_tables(con):
+        return None
+    return scalar(con, "SELECT max(usage_date) FROM marts.fct_costs")
+
+
 def load_report_data(con: duckdb.DuckDBPyConnection, as_of: date) -> ReportData:
     tables = existing_tables(con)
     data = ReportData(as_of)

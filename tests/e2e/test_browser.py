@@ -153,7 +153,7 @@ def test_asset_graph_and_a_partition_launched_through_the_webserver(demo: dict, 
         page.get_by_text(group, exact=True).first.wait_for(timeout=60_000)
     page.screenshot(path=str(SCREENSHOTS / "01_asset_graph.png"))
     page.goto(f"{demo['base']}/locations/cost_pipelines/asset-groups/transform", wait_until="networkidle")
-    page.get_by_text("llm_cost_by_user", exact=True).first.wait_for(timeout=60_000)
+    page.get_by_text("cost_summary_daily", exact=True).first.wait_for(timeout=60_000)
     page.screenshot(path=str(SCREENSHOTS / "01b_transform_group.png"))
 
     params = {

@@ -38,13 +38,19 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def check(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, dict]:
+def run_check(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
     try:
         main(["check-spend", *args, "--as-of", "2026-10-15"])
         code = 0
     except SystemExit as exit_:
         code = exit_.code
-    return code, json.loads(capsys.readouterr().out)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def check(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, dict]:
+    code, out, _ = run_check(capsys, *args)
+    return code, json.loads(out)
 
 
 def test_seed_004_hard_limit_refuses_15_and_allows_5_with_a_warning(warehouse: Path, capsys) -> None:
@@ -58,8 +64,34 @@ def test_seed_004_hard_limit_refuses_15_and_allows_5_with_a_warning(warehouse: P
     [warning] = allowed["warnings"]
     assert (warning["budget"], warning["projected_percent"]) == ("team-hard", "95.00")
     # spend outside the hard-limit budget's scope is only measured against the total
-    code, other = check(capsys, "15", "--team", "search")
-    assert code == 0 and other == {"allowed": True, "violations": [], "warnings": []}
+    code, other = check(capsys, "15", "--provider", "anthropic")
+    assert code == 0 and other == {"allowed": True, "violations": [], "warnings": [], "unknown_scope_values": []}
+
+
+def test_a_missing_budgets_file_exits_2_naming_the_path_and_the_variable(
+    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    missing = tmp_path / "budget.yaml"  # a typo of budgets.yaml
+    monkeypatch.setenv("COST_PIPELINES_BUDGETS", str(missing))
+    code, out, err = run_check(capsys, "1000000", "--team", "research")
+    assert code == 2 and out == ""  # the documented exit code of a configuration error
+    assert str(missing) in err and "COST_PIPELINES_BUDGETS" in err and "does not exist" in err
+
+
+def test_scope_values_never_seen_are_warned_about_with_the_closest_known(
+    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    budgets = tmp_path / "typo.yaml"
+    budgets.write_text(BUDGETS.replace("{team: research}", "{team: reserach}"))
+    monkeypatch.setenv("COST_PIPELINES_BUDGETS", str(budgets))
+    code, out, err = run_check(capsys, "15", "--team", "research")
+    assert code == 0  # the hard limit never applies to a team that has no spend: this is what the warning is for
+    assert json.loads(out)["unknown_scope_values"] == [
+        {"subject": "budget 'team-hard'", "dimension": "team", "value": "reserach", "closest": ["research"]}
+    ]
+    assert "warning: budget 'team-hard': team 'reserach' never appears in the cost data (closest: 'research')" in err
+    code, out, err = run_check(capsys, "15", "--team", "reserach")  # the spend's own scope, mistyped
+    assert [u["subject"] for u in json.loads(out)["unknown_scope_values"]] == ["budget 'team-hard'", "--team"]
 
 
 def test_alerts_list_and_ack(warehouse: Path, capsys: pytest.CaptureFixture) -> None:

@@ -89,3 +89,50 @@ def test_pre_spend_check_of_seed_004(con: duckdb.DuckDBPyConnection) -> None:
     assert small.allowed and [w.budget for w in small.warnings] == ["org"]
     with pytest.raises(ValueError, match="must not be negative"):
         check_spend(statuses, {}, Decimal(-1))
+
+
+def test_scope_values_never_seen_are_named_with_the_closest_known(con: duckdb.DuckDBPyConnection) -> None:
+    from cost_pipelines.alerts.scope_values import budget_scopes, unknown_scope_values
+
+    budgets = parse_budgets("""
+budgets:
+  - {name: typo, scope: {team: reserach}, period: weekly, limit_usd: 60}
+  - {name: ok, scope: {team: research}, period: weekly, limit_usd: 60}
+  - {name: cloud, scope: {provider: aws}, period: monthly, limit_usd: 9}
+  - {name: nothing-like-it, scope: {user: zz-top}, period: daily, limit_usd: 1}
+""")
+    unknown = unknown_scope_values(con, [*budget_scopes(budgets), ("--team", "team", "serch")])
+    assert [(u.subject, u.dimension, u.value, u.closest) for u in unknown] == [
+        ("budget 'typo'", "team", "reserach", ("research", "search")),
+        ("budget 'cloud'", "provider", "aws", ("AWS",)),  # case aside
+        ("budget 'nothing-like-it'", "user", "zz-top", ()),
+        ("--team", "team", "serch", ("search", "research")),
+    ]
+    assert (
+        unknown[0].message
+        == "budget 'typo': team 'reserach' never appears in the cost data (closest: 'research', 'search')"
+    )
+    con.execute("DELETE FROM marts.fct_costs")
+    assert unknown_scope_values(con, budget_scopes(budgets)) == []  # no facts yet: nothing to judge by
+
+
+def test_a_restated_day_is_held_by_the_later_periods_that_start_on_or_before_it() -> None:
+    from cost_pipelines.alerts.status import restated_periods
+
+    budgets = parse_budgets("""
+budgets:
+  - {name: d, period: daily, limit_usd: 1}
+  - {name: w, period: weekly, limit_usd: 1}
+  - {name: m, period: monthly, limit_usd: 1}
+  - {name: q, period: quarterly, limit_usd: 1}
+  - {name: y, period: yearly, limit_usd: 1}
+""")
+    later = [date(2026, 3, 29), date(2026, 3, 30), date(2026, 3, 31), date(2026, 4, 1), date(2027, 1, 1)]
+    held = restated_periods(budgets, [date(2026, 3, 27), date(2026, 3, 28)], later)  # a Friday and a Saturday
+    assert {day: [b.name for b in found] for day, found in held.items()} == {
+        date(2026, 3, 29): ["w", "m", "q", "y"],  # Sunday: the same week
+        date(2026, 3, 30): ["m", "q", "y"],  # Monday starts a new week
+        date(2026, 3, 31): ["m", "q", "y"],
+        date(2026, 4, 1): ["y"],  # a new month and quarter
+    }  # 2027 is a new year: nothing there holds a day of 2026
+    assert restated_periods(budgets, [date(2026, 3, 28)], [date(2026, 3, 27)]) == {}  # earlier days never

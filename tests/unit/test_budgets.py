@@ -2,10 +2,19 @@
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from cost_pipelines.alerts.budgets import BudgetConfigError, parse_budgets, period_bounds, severity
+from cost_pipelines import settings
+from cost_pipelines.alerts.budgets import (
+    BudgetConfigError,
+    load_budgets,
+    load_config,
+    parse_budgets,
+    period_bounds,
+    severity,
+)
 
 VALID = """
 budgets:
@@ -127,3 +136,24 @@ def test_severity_levels_of_seed_004() -> None:
     assert [severity(t) for t in (50, 79, 80, 94, 95, 100, 150)] == [
         "info", "info", "warning", "warning", "critical", "critical", "critical"
     ]  # fmt: skip
+
+
+def test_a_missing_budgets_file_is_an_error_naming_the_path_and_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "budgets.yml"
+    monkeypatch.setenv("COST_PIPELINES_BUDGETS", str(missing))
+    with pytest.raises(BudgetConfigError) as error:
+        load_config(settings.budgets_path())
+    assert f"the budgets file {missing} does not exist (set by COST_PIPELINES_BUDGETS)" in str(error.value)
+    # the default path, when the variable is not set
+    monkeypatch.delenv("COST_PIPELINES_BUDGETS")
+    monkeypatch.setattr(settings, "PROJECT_ROOT", tmp_path)
+    with pytest.raises(BudgetConfigError, match="the default: COST_PIPELINES_BUDGETS is not set"):
+        load_budgets(settings.budgets_path())
+
+
+def test_no_budgets_at_all_is_an_empty_file(tmp_path: Path) -> None:
+    empty = tmp_path / "budgets.yaml"
+    empty.write_text("# no budgets yet\n")
+    assert load_config(empty).budgets == [] and load_budgets(empty) == []
