@@ -15,8 +15,11 @@ MANIFEST := dbt_project/target/manifest.json
 demo: $(STAMP) manifest
 	$(BIN)/cost-pipelines demo
 
+# Two workers, one test file each at a time: files share fixtures (servers, a warehouse) within themselves.
+PYTEST_ARGS ?= -n 2 --dist loadfile
+
 test: $(STAMP) manifest
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 install: $(STAMP)
 

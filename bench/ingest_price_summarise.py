@@ -76,8 +76,8 @@ HOURLY_SHAPE = (2, 1, 1, 1, 1, 2, 3, 5, 8, 10, 11, 11, 10, 11, 12, 13, 13, 12, 1
 CACHE_HIT_ODDS = {"openai": 0.45, "anthropic": 0.35, "google": 0.25}
 ANTHROPIC_CACHE_WRITE_ODDS = 0.15
 
-STAGE_ORDER = ("prices", "ingest", "dbt", "baseline", "baseline_load", "pipeline", "seeds")
-SEEDS_SLICE = 50_000  # requests the seeds' row-by-row approach is timed on, then extrapolated
+STAGE_ORDER = ("prices", "ingest", "dbt", "baseline", "baseline_load", "pipeline", "row_by_row")
+ROW_BY_ROW_SLICE = 50_000  # requests the row-by-row approach is timed on, then extrapolated
 
 
 @dataclass(frozen=True)
@@ -460,7 +460,7 @@ def stage_pipeline(work: Workdir, day: date) -> tuple[int, dict[str, Any]]:
 
 
 def _seed_rates(work: Workdir) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
-    """Per-1K-token input and output prices per (provider, model), as the seeds' pricing dictionary held them."""
+    """Per-1K-token input and output prices per (provider, model), as a hand-kept pricing dictionary holds them."""
     from cost_pipelines.warehouse import connect
 
     with connect(work.warehouse, read_only=True) as con:
@@ -473,13 +473,13 @@ def _seed_rates(work: Workdir) -> dict[tuple[str, str], tuple[Decimal, Decimal]]
     return {(p, m): (Decimal(i) / 1000, Decimal(o) / 1000) for p, m, i, o in rows}
 
 
-def stage_seeds(work: Workdir, day: date) -> tuple[int, dict[str, Any]]:
-    """Baseline (b), the seeds' approach (seed 002's CostTracker): each request priced in Python with Decimal from
+def stage_row_by_row(work: Workdir, day: date) -> tuple[int, dict[str, Any]]:
+    """Baseline (b), the row-by-row tracker approach: each request priced in Python with Decimal from
     a per-1K price dictionary and written with its own INSERT into PostgreSQL (a throwaway server on loopback; SQLite
     when no PostgreSQL binaries exist). Timed on the first 50,000 requests and extrapolated to the day."""
     import pyarrow.parquet as pq
 
-    requests = next(pq.ParquetFile(work.parquet(day)).iter_batches(batch_size=SEEDS_SLICE)).to_pylist()
+    requests = next(pq.ParquetFile(work.parquet(day)).iter_batches(batch_size=ROW_BY_ROW_SLICE)).to_pylist()
     rates = _seed_rates(work)
     sql = (
         "INSERT INTO llm_cost_records (provider, model, input_tokens, output_tokens, request_id, user_id, "
@@ -530,7 +530,7 @@ STAGES: dict[str, Callable[[Workdir, date], tuple[int, dict[str, Any]]]] = {
     "baseline": stage_baseline,
     "baseline_load": stage_baseline_load,
     "pipeline": stage_pipeline,
-    "seeds": stage_seeds,
+    "row_by_row": stage_row_by_row,
 }
 
 
@@ -576,8 +576,8 @@ def print_table(results: list[StageResult], requested_rows: int) -> None:
     baseline = next(r for r in results if r.stage == "baseline").seconds
     print(f"{'stage':<10}{'rows':>12}{'wall s':>9}{'rows/s':>13}{'peak RSS MB':>13}{'x baseline':>12}")
     for r in results:
-        # the seeds' approach ran on a slice: its ratio is for the whole day at the same rate
-        whole_day = r.seconds * requested_rows / r.rows if r.stage == "seeds" else r.seconds
+        # the row-by-row approach ran on a slice: its ratio is for the whole day at the same rate
+        whole_day = r.seconds * requested_rows / r.rows if r.stage == "row_by_row" else r.seconds
         print(f"{r.stage:<10}{r.rows:>12,}{r.seconds:>9.2f}{r.rows / r.seconds:>13,.0f}{r.peak_mb:>13,.0f}"
               f"{whole_day / baseline:>12.1f}")  # fmt: skip
 
@@ -634,9 +634,9 @@ def report(results: list[StageResult], requested_rows: int, day: date) -> bool:
     summed = by_stage["dbt"].detail["timing"]["priced_and_summed"]
     print(f"ingest + prices + every request priced and summed (dbt's int_llm_requests_summed, {summed:.2f} s): "
           f"{ingest_price + summed:.2f} s = {(ingest_price + summed) / baseline:.1f} x baseline (a)")  # fmt: skip
-    seeds = by_stage["seeds"]
-    print(f"seeds' approach ({seeds.detail['backend']}): {seeds.rows / seeds.seconds:,.0f} requests/s, "
-          f"{requested_rows / (seeds.rows / seeds.seconds) / 3600:.2f} h for the day's {requested_rows:,}")  # fmt: skip
+    slow = by_stage["row_by_row"]
+    print(f"row-by-row approach ({slow.detail['backend']}): {slow.rows / slow.seconds:,.0f} requests/s, "
+          f"{requested_rows / (slow.rows / slow.seconds) / 3600:.2f} h for the day's {requested_rows:,}")  # fmt: skip
     same = Decimal(run.detail["total_cost_usd"]) == Decimal(by_stage["dbt"].detail["total_cost_usd"])
     print(f"pipeline run total ${run.detail['total_cost_usd']}: {'same' if same else 'DIFFERENT'} as the stages'")
     return costs_match(by_stage["dbt"], by_stage["baseline"]) and same

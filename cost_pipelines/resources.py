@@ -48,8 +48,8 @@ class LlmLogSourceResource(dg.ConfigurableResource):
     """Where LLM request logs are read from; `{date}` in a pattern or prefix is the partition day (YYYY-MM-DD).
 
     kind "local": files under `root` matching `pattern`. kind "s3": objects under `s3://s3_bucket/s3_prefix`
-    (credentials from the standard AWS chain). kind "postgres": a table shaped like seed 002's llm_cost_records
-    at `postgres_dsn` (set it from an environment variable: it holds a password).
+    (credentials from the standard AWS chain). kind "postgres": a table shaped like the common
+    llm_cost_records log table at `postgres_dsn` (set it from an environment variable: it holds a password).
     """
 
     kind: str = "local"

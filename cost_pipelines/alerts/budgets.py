@@ -58,7 +58,7 @@ class Budget:
 
 
 def severity(threshold_percent: float) -> str:
-    """Seed 004's levels: info below 80 %, warning below 95 %, critical from 95 %."""
+    """Severity levels: info below 80 %, warning below 95 %, critical from 95 %."""
     return "info" if threshold_percent < 80 else "warning" if threshold_percent < 95 else "critical"
 
 

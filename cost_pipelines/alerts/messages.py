@@ -35,7 +35,7 @@ def facts(alert: Alert) -> list[tuple[str, str]]:
 
 
 def slack_payload(alert: Alert, link: str | None = None) -> dict:
-    """Seed 004's layout: header with the severity, the message, a divider, the figures as fields, a button."""
+    """Block Kit layout: header with the severity, the message, a divider, the figures as fields, a button."""
     header = f"{SEVERITY_EMOJI[alert.severity]} {alert.title}"[:150]  # Block Kit's limit for a header
     blocks: list[dict] = [
         {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},

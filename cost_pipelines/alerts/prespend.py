@@ -1,4 +1,4 @@
-"""The pre-spend check (seed 004's check before an expensive job): does an estimated cost fit the budgets?"""
+"""The pre-spend check (asked before an expensive job): does an estimated cost fit the budgets?"""
 
 from dataclasses import dataclass, field
 from decimal import Decimal

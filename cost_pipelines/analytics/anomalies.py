@@ -3,9 +3,9 @@
 A day is compared with what the same weekday usually costs (the median of that weekday over the trailing
 weeks), so ordinary weekends are not anomalies. Rules (thresholds configurable):
 - robust z-score: |actual - seasonal median| / (1.4826 * MAD of the trailing seasonal residuals);
-- spike: actual ≥ `spike_ratio` x trailing mean (seed 002's 3x);
-- day-over-day jump: actual ≥ (1 + `day_over_day`) x the seasonal expectation (seed 001's +50 %);
-- week-average jump: trailing 7-day mean ≥ (1 + `week_over_week`) x the 7 days before (seed 001's +100 %);
+- spike: actual ≥ `spike_ratio` x trailing mean (default 3x);
+- day-over-day jump: actual ≥ (1 + `day_over_day`) x the seasonal expectation (default +50 %);
+- week-average jump: trailing 7-day mean ≥ (1 + `week_over_week`) x the 7 days before (default +100 %);
 - new spend: a series (service, model, …) that had no spend in the trailing window.
 A flagged day needs a robust score of at least `robust_z` and to be `min_relative_change` above the seasonal
 expectation (or be new spend); the other rules label what kind of jump it is.

@@ -91,7 +91,7 @@ def cost_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     [SUMMED_REQUESTS, FCT_COSTS, BUDGET_STATUS],
     {"python", "prometheus"},
     (
-        "Cost metrics in the Prometheus text format under seed 002's names (llm_total_cost_usd, llm_api_calls_total, "
+        "Cost metrics in the Prometheus text format under the usual names (llm_total_cost_usd, llm_api_calls_total, "
         "llm_cost_per_hour_usd, budget_usage_ratio) plus cost_billed_usd_total for cloud and LLM, as of the latest day "
         "with costs (a re-run of a past day never takes counters back): <data dir>/metrics/cost_pipelines.prom, for "
         "node_exporter's textfile collector."

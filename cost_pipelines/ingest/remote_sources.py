@@ -51,7 +51,7 @@ class S3PrefixSource:
         return f"s3://{self.bucket}/{self.prefix}"
 
 
-# Seed 002's llm_cost_records: top-level columns plus allocation detail in a JSON `metadata` column.
+# The common llm_cost_records table: top-level columns plus allocation detail in a JSON `metadata` column.
 _POSTGRES_SELECT = """
     SELECT request_id, to_char({ts} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_at,
            provider, model, input_tokens, output_tokens,
@@ -66,7 +66,7 @@ _POSTGRES_SELECT = """
 
 @dataclass
 class PostgresTableSource:
-    """Rows of a table shaped like seed 002's `llm_cost_records`, read one UTC day at a time."""
+    """Rows of a table shaped like the common `llm_cost_records` table, read one UTC day at a time."""
 
     dsn: str
     table: str = "llm_cost_records"

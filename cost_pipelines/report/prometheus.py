@@ -1,4 +1,4 @@
-"""Cost metrics in the Prometheus text exposition format, under seed 002's metric names, so an existing Grafana
+"""Cost metrics in the Prometheus text exposition format, under the usual LLM cost metric names, so an existing Grafana
 setup can scrape them (node_exporter's textfile collector, or any static file server)."""
 
 from collections.abc import Iterable

@@ -27,7 +27,7 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "warehouse.duckdb"
     with duckdb.connect(str(path)) as con:
         create_budget_facts(con)
-        # seed 004's case: $90 of a $100 hard-limit monthly budget already spent (and $40 in September)
+        # the documented case: $90 of a $100 hard-limit monthly budget already spent (and $40 in September)
         con.execute("INSERT INTO marts.fct_costs VALUES ('2026-09-30', 'openai', NULL, 'gpt-4o', 'u-7', 'research', "
                     "NULL, 40), ('2026-10-02', 'openai', NULL, 'gpt-4o', 'u-7', 'research', NULL, 50), "
                     "('2026-10-09', 'anthropic', NULL, 'claude', 'u-7', 'research', NULL, 40)")  # fmt: skip

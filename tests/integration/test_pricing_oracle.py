@@ -127,7 +127,7 @@ def _price_of(row: dict) -> str:
 
 
 def test_seed_case_gpt_4o() -> None:
-    """Seed 004: openai gpt-4o, 1,200 input and 350 output tokens cost $0.0065."""
+    """The worked example: openai gpt-4o, 1,200 input and 350 output tokens cost $0.0065."""
     row = {"provider": "openai", "model": "gpt-4o", "occurred_at": "2026-08-01T00:00:00+00:00",
            "input_tokens": 1200, "cache_read_tokens": 0, "cache_write_tokens": 0, "output_tokens": 350}  # fmt: skip
     assert _expected_cost(row) == Decimal("0.0065")
