@@ -119,6 +119,8 @@ def llm_requests(
             "quarantined": sum(r.quarantined for r in reports),
             "duplicates_dropped": sum(r.duplicates for r in reports),
             "files_kept_as_they_arrived": sum(r.files_kept_as_is for r in reports),
+            # provider bodies the SQL reader does not vouch for, read by genai-prices' extractors in Python
+            "bodies_read_in_python": sum(r.read_in_python for r in reports),
             "skipped_files": dg.MetadataValue.json(sorted(f for r in reports for f in r.skipped_files)),
             "unreadable_files": dg.MetadataValue.json(
                 [{"day": str(r.day), "file": u.source, "reason": u.reason} for r in reports for u in r.unreadable_files]

@@ -11,7 +11,7 @@ import duckdb
 
 from cost_pipelines import settings
 from cost_pipelines.faults import crash_point
-from cost_pipelines.ingest import normalize, request_store
+from cost_pipelines.ingest import normalize, readers, request_store
 from cost_pipelines.ingest.sources import LogSource, SourceFile
 from cost_pipelines.pricing.model_resolution import resolve_models
 from cost_pipelines.pricing.price_table import genai_prices_version
@@ -61,6 +61,7 @@ class DayReport:
     new_models: list[str] = field(default_factory=list)
     skipped_files: list[str] = field(default_factory=list)  # matched the source but are in no accepted format
     unreadable_files: list[normalize.UnreadableFile] = field(default_factory=list)  # quarantined whole
+    read_in_python: int = 0  # provider bodies only genai-prices' extractors read exactly (an unknown shape, …)
     files_kept_as_is: int = 0  # canonical Parquet stored as it arrived, not rewritten
     replaced_requests: int = 0  # what the day held before this run
 
@@ -80,7 +81,7 @@ def ingest_day(
         )
     root = request_store.store_root(con)
     try:
-        relations, unreadable = normalize.read_files(con, files)
+        relations, unreadable = readers.read_files(con, files)
         for attempt in range(2):
             readable = [i for i, relation in enumerate(relations) if relation is not None]
             if unreadable and policy.refuse_unreadable_files:
@@ -91,10 +92,9 @@ def ingest_day(
                     con, day, [files[i] for i in readable], [relations[i] for i in readable], unreadable, root, policy
                 )
             except duckdb.Error:
-                # A Parquet file whose footer reads but whose data does not fails only when the day is written.
-                broken = normalize.unreadable_parquet(
-                    con, [files[i] for i in readable], [relations[i] for i in readable]
-                )
+                # Files are only read whole when the day is written: a truncated gzip, a line too long or Parquet
+                # data that does not decode fails that pass. Find which file it was, set it aside, write again.
+                broken = readers.unreadable_files(con, [files[i] for i in readable], [relations[i] for i in readable])
                 if attempt or not broken:
                     raise
                 for position, found in broken:
@@ -119,9 +119,6 @@ def _replace_day(
 ) -> DayReport:
     """Write the day's readable files as a new version and switch the day to it in one transaction."""
     report = DayReport(day=day, files=len(files) + len(unreadable), unreadable_files=list(unreadable))
-    for file, relation in zip(files, relations, strict=True):
-        report.rows_in += relation.records
-        report.rows_by_format[file.format] = report.rows_by_format.get(file.format, 0) + relation.records
     version = request_store.next_version(con, day)
     shutil.rmtree(request_store.day_dir(root, day, version), ignore_errors=True)  # left by a run that stopped
     try:
@@ -133,7 +130,7 @@ def _replace_day(
             crash_point("ingest.after_write", day)
             report.replaced_requests = request_store.stored_requests(con, day)
             _refuse_shrinking(report, policy)
-            normalize.record_unreadable(con, day, unreadable, UNREADABLE)
+            readers.record_unreadable(con, day, unreadable, UNREADABLE)
             request_store.point_day_at(con, root, day, version, stored)
             report.files_kept_as_is = sum(f.stored_as == "kept" for f in stored)
             report.quarantine_reasons = _reason_counts(con, day)
@@ -171,9 +168,10 @@ def _write_day(
 ) -> list[request_store.StoredFile]:
     """Quarantine what cannot be used, write the day's files and resolve repeated request ids; their list.
 
-    Large canonical Parquet files are copied as they are; the usable rows of all the others are streamed into one
-    normalised file. Repeats are looked for in the files written, and only when there are some (rare) is the day
-    loaded into a temporary table, resolved and the normalised file written again."""
+    Large canonical Parquet files are copied as they are. Every other file is read once, all of them in one pass
+    that writes each record to its part: the usable rows become the day's normalised file, the others are
+    quarantined, the bodies only Python reads exactly are read after. Repeats are looked for in the files written,
+    and only when there are some (rare) is the day loaded into a temporary table, resolved and written again."""
     as_is = [
         i
         for i, relation in enumerate(relations)
@@ -183,24 +181,19 @@ def _write_day(
         request_store.keep_file(files[i].path, root, day, version, i)
     others = [i for i in range(len(relations)) if i not in as_is]
     normalised = request_store.stored_file(root, day, version, file_no=len(files))
+    records = {i: relations[i].rows or 0 for i in as_is}
     if others:
-        request_store.write_normalised(
-            con,
-            " UNION ALL ".join(
-                f"SELECT *, {i} AS source_file_no FROM ({normalize.usable_sql(relations[i], day)})" for i in others
-            ),
-            normalised,
-        )
-    usable = _rows_per_file(con, normalised)
-    for i in others:
-        if relations[i].rows != usable.get(i, 0):  # a Parquet file whose every record was usable needs no second scan
-            report.quarantined += normalize.insert_rejected(con, relations[i], day, QUARANTINE)
+        records |= _write_parts(con, files, relations, others, day, normalised, report)
+    for i, file in enumerate(files):
+        report.rows_in += records.get(i, 0)
+        report.rows_by_format[file.format] = report.rows_by_format.get(file.format, 0) + records.get(i, 0)
     report.quarantined += scalar(
         con,
         f"INSERT INTO {QUARANTINE} (partition_date, source, row_number, reason, raw_record, quarantined_at) "
-        "SELECT ?, source, row_number, reason, raw_record, now() FROM _rejects",
+        f"SELECT ?, source, row_number, reason, raw_record, now() FROM {readers.REJECTS}",
         [day],
     )
+    usable = _rows_per_file(con, normalised)
     written = sum(relations[i].rows or 0 for i in as_is) + sum(usable.values())
     stored = [request_store.stored_file(root, day, version, i) for i in as_is]
     stored += [normalised] if normalised.exists() else []
@@ -227,6 +220,90 @@ def _write_day(
     ]
 
 
+def _write_parts(
+    con: duckdb.DuckDBPyConnection,
+    files: list[SourceFile],
+    relations: list[normalize.Relation],
+    others: list[int],
+    day: date,
+    normalised: Path,
+    report: DayReport,
+) -> dict[int, int]:
+    """One pass over the files `others`: usable rows into `normalised`, the rejected ones into the quarantine,
+    the bodies for Python read and added. Records read per file."""
+    parts = normalised.parent.parent / "parts"
+    shutil.rmtree(parts, ignore_errors=True)
+    parts.parent.mkdir(parents=True, exist_ok=True)
+    union = " UNION ALL ".join(normalize.parted_sql(relations[i], day, i) for i in others)
+    con.execute(f"COPY ({union}) TO {_lit(str(parts))} (FORMAT parquet, PARTITION_BY (_part))")
+    written = sorted(parts.glob("_part=*/*.parquet"))
+    records: dict[int, int] = dict.fromkeys(others, 0)
+    if written:
+        listing = "[" + ", ".join(_lit(str(p)) for p in written) + "]"
+        for file_no, count in con.execute(
+            f"SELECT source_file_no, count(*) FROM read_parquet({listing}, hive_partitioning = false) GROUP BY 1"
+        ).fetchall():
+            records[file_no] += count
+    names = [f.name for f in files]
+    for i in others:
+        records[i] += readers.take_csv_rejects(con, relations[i], names[i])
+    kept = sorted((parts / f"_part={normalize.KEPT_PART}").glob("*.parquet"))
+    if kept:
+        normalised.parent.mkdir(parents=True, exist_ok=True)
+        if len(kept) == 1:
+            kept[0].replace(normalised)
+        else:
+            request_store.write_normalised(con, f"SELECT * FROM read_parquet({_glob_list(kept)})", normalised)
+    rejected = sorted((parts / f"_part={normalize.REJECTED_PART}").glob("*.parquet"))
+    if rejected:
+        report.quarantined += scalar(
+            con,
+            f"""INSERT INTO {QUARANTINE} (partition_date, source, row_number, reason, raw_record, quarantined_at)
+            SELECT ?, list_extract(?, source_file_no + 1), source_row, _reason, _raw_record, now()
+            FROM read_parquet({_glob_list(rejected)})""",
+            [day, names],
+        )
+    python = sorted((parts / f"_part={normalize.PYTHON_PART}").glob("*.parquet"))
+    if python:
+        report.read_in_python = readers.read_python_bodies(con, _glob_list(python), names)
+        _add_python_bodies(con, files, others, day, normalised, report)
+    shutil.rmtree(parts, ignore_errors=True)
+    return records
+
+
+def _add_python_bodies(
+    con: duckdb.DuckDBPyConnection,
+    files: list[SourceFile],
+    others: list[int],
+    day: date,
+    normalised: Path,
+    report: DayReport,
+) -> None:
+    """The usable bodies Python read join the normalised file (written again: rare); the others are quarantined."""
+    candidates = [(i, readers.candidates_relation(files[i].name)) for i in others]
+    stored = ", ".join(request_store.STORED_COLUMNS)
+    parts = [
+        f"SELECT {stored} FROM (SELECT *, {i} AS source_file_no FROM ({normalize.usable_sql(relation, day)}))"
+        for i, relation in candidates
+    ]
+    if normalised.exists():
+        parts.insert(0, f"SELECT {stored} FROM read_parquet({_lit(str(normalised))})")
+    combined = normalised.with_suffix(".parquet.combined")
+    normalised.parent.mkdir(parents=True, exist_ok=True)
+    request_store.write_normalised(con, " UNION ALL ".join(parts), combined)
+    combined.replace(normalised)
+    for _, relation in candidates:
+        report.quarantined += normalize.insert_rejected(con, relation, day, QUARANTINE)
+
+
+def _glob_list(paths: list[Path]) -> str:
+    return "[" + ", ".join(_lit(str(p)) for p in paths) + "]"
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
 def _rows_per_file(con: duckdb.DuckDBPyConnection, normalised: Path) -> dict[int, int]:
     """Rows of the day's normalised file by the log file they came from."""
     if not normalised.exists():
@@ -248,9 +325,10 @@ def _resolve_repeats(
     normalize.create_kept_table(con, [f.name for f in files])
     normalised = request_store.stored_file(root, day, version, file_no=len(files))
     if normalised.exists():
+        stored = ", ".join("r." + c for c in request_store.STORED_COLUMNS if c != "source_file_no")
         con.execute(
             f"""INSERT INTO {normalize.KEPT} BY NAME
-            SELECT r.* EXCLUDE (source_file_no), DATE '{day.isoformat()}' AS usage_date, n.source, now() AS ingested_at
+            SELECT {stored}, DATE '{day.isoformat()}' AS usage_date, n.source, now() AS ingested_at
             FROM read_parquet('{normalised}', hive_partitioning = false) r
             JOIN _file_numbers n ON n.file = r.source_file_no"""
         )

@@ -1,4 +1,5 @@
-"""Raw OpenAI and Anthropic response bodies → canonical fields, using genai-prices' usage extractors.
+"""Raw provider response bodies → canonical fields in Python, with genai-prices' usage extractors: the reader
+for bodies the SQL path (`shapes.body_sql`) does not vouch for, and the oracle it is tested against.
 
 The extractors normalise cache tokens: OpenAI's cached tokens are already inside prompt_tokens, Anthropic's
 cache reads and writes are outside input_tokens and get added, so input_tokens is always the total input.
@@ -13,11 +14,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from genai_prices import data_snapshot
-
 from cost_pipelines.ingest.canonical import FIELDS
+from cost_pipelines.ingest.shapes import ENVELOPE_BODY_KEYS, BodyShape, extractor, shape_of_kind
 
-ENVELOPE_BODY_KEYS = ("response", "body")
 _ENVELOPE_FIELDS = tuple(
     f for f in FIELDS if f not in ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")
 )
@@ -34,16 +33,12 @@ def _split(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return {}, record
 
 
-def _provider_and_flavor(envelope: dict[str, Any], body: dict[str, Any]) -> tuple[str, str]:
-    provider = str(envelope.get("provider") or "").strip().lower()
+def _shape(envelope: dict[str, Any], body: dict[str, Any]) -> tuple[str, BodyShape]:
     kind = body.get("object") or body.get("type")
-    if kind in ("chat.completion", "chat.completion.chunk"):
-        return provider or "openai", "chat"
-    if kind == "response":
-        return provider or "openai", "responses"
-    if kind == "message":
-        return provider or "anthropic", "default"
-    raise UnreadableBody(f"unrecognised provider body (object/type={kind!r})")
+    shape = shape_of_kind(kind)
+    if shape is None:
+        raise UnreadableBody(f"unrecognised provider body (object/type={kind!r})")
+    return str(envelope.get("provider") or "").strip().lower() or shape.provider, shape
 
 
 def _text(value: Any) -> str | None:
@@ -61,13 +56,9 @@ def body_to_fields(line: str) -> dict[str, str | None]:
     except json.JSONDecodeError as exc:
         raise UnreadableBody(f"invalid JSON: {exc.msg}") from exc
     envelope, body = _split(record)
-    provider, flavor = _provider_and_flavor(envelope, body)
-    # The body's shape, not the hosting provider, decides which extractor reads it. The provider's own
-    # extractor is called rather than genai_prices.extract_usage, which also insists on knowing the model:
-    # an unknown model must reach pricing (and be reported unpriced), not be rejected here.
-    extractor = data_snapshot.get_snapshot().find_provider(None, "anthropic" if flavor == "default" else "openai", None)
+    provider, shape = _shape(envelope, body)
     try:
-        _, usage = extractor.extract_usage(body, api_flavor=flavor)
+        _, usage = extractor(shape).extract(body)
     except (ValueError, LookupError, TypeError) as exc:
         raise UnreadableBody(f"no usable usage in {provider} body: {exc}") from exc
 

@@ -2,16 +2,17 @@
 `raw.llm_requests`.
 
 Requests are most of the warehouse's rows and are written once a day and only read after, so they are stored as
-Parquet, one directory per UTC day: `<warehouse>.llm_requests/usage_date=<day>/version=<n>/file=<k>/*.parquet`.
-A large log file that is already canonical Parquet (canonical column names and types, clean values, no rejected
-or repeated rows) is kept as it arrived, byte for byte, as `file=<its number in the day>`; every other file's rows
-are normalised and written together as one more file, each row naming its log file in `source_file_no`, so a day
-of many small log files is still one or a few stored files. `raw.llm_request_files` lists each log file of a day,
-the version of the day that is current and the stored file holding its rows. The view reads only the stored files
-listed there, never a directory by pattern, so a day is replaced by one DuckDB transaction: the new version's files
-are written first, invisible until the transaction that lists them (and rebuilds the view) commits, and older
-versions are deleted after. A run killed half way leaves an unlisted directory, perhaps with a file cut short, which
-no reader opens and which the next writer of any day deletes.
+Parquet, one directory per UTC day: `<warehouse>.llm_requests/usage_date=<day>/version=<n>/file=<k>/*.parquet`. A
+large log file that is already canonical Parquet (canonical column names and types, clean values, no rejected or
+repeated rows) is kept as it arrived, byte for byte, as `file=<its number in the day>`; every other file's rows are
+normalised and written together as one more file, each row naming its log file in `source_file_no`, so a day of many
+small log files is still one or a few stored files (that file may also carry the reader's `_reason` and
+`_raw_record` columns, NULL in every stored row: the view reads only its own columns). `raw.llm_request_files` lists
+each log file of a day, the version of the day that is current and the stored file holding its rows. The view reads
+only the stored files listed there, never a directory by pattern, so a day is replaced by one DuckDB transaction:
+the new version's files are written first, invisible until the transaction that lists them (and rebuilds the view)
+commits, and older versions are deleted after. A run killed half way leaves an unlisted directory, perhaps with a
+file cut short, which no reader opens and which the next writer of any day deletes.
 
 `usage_date=1970-01-01/version=0/file=0/schema.parquet` holds no rows: it gives the view every column and its type
 even before the first day is stored, and when stored files lack optional columns.

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cost_pipelines.ingest import normalize
+from cost_pipelines.ingest import readers
 from cost_pipelines.ingest.load import DayShrinkRefused, IngestPolicy, UnreadableLogFiles, ingest_day
 from cost_pipelines.ingest.sources import LocalDirectorySource, SourceUnavailable
 from cost_pipelines.warehouse import connect
@@ -130,7 +130,7 @@ def test_an_unreadable_file_is_quarantined_and_the_rest_of_the_day_is_ingested(
 def test_a_line_longer_than_the_limit_makes_its_file_unreadable_not_the_day(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(normalize, "MAX_LINE_BYTES", 4096)
+    monkeypatch.setattr(readers, "MAX_LINE_BYTES", 4096)
     _jsonl(_day_folder(tmp_path) / "a.jsonl", _records(range(3)))
     _jsonl(_day_folder(tmp_path) / "b.jsonl", [{**_records(range(3, 4))[0], "prompt": "x" * 10_000}])
     with connect(tmp_path / "w.duckdb") as con:

@@ -1,0 +1,331 @@
+"""Each log file of a day as a relation DuckDB streams: nothing is loaded into a table before the day is written.
+
+A Parquet file is read in place with its own column types. A JSONL file is read line by line (its line number is
+the record's position) and every field is taken from the line with one JSON parse for all of them; a provider body
+in the line is read by the SQL of `shapes`. A CSV file is read as text columns. The original record is carried
+through the pass and made into text only for the records that are quarantined; the bodies that only Python reads
+exactly (`shapes`) are set aside in the same pass and read afterwards by `read_python_bodies`, few as they are.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+import pyarrow as pa
+
+from cost_pipelines.ingest import shapes
+from cost_pipelines.ingest.canonical import ALIASES, FIELDS
+from cost_pipelines.ingest.normalize import Relation, UnreadableFile
+from cost_pipelines.ingest.provider_bodies import UnreadableBody, body_to_fields
+from cost_pipelines.ingest.sources import SourceFile
+from cost_pipelines.warehouse import scalar
+
+CANDIDATES = "_candidates"  # provider bodies read in Python: canonical fields as text
+REJECTS = "_rejects"  # records rejected before any field was read (malformed CSV lines, bodies Python refused)
+_CANDIDATE_COLUMNS = ("source", "row_number", "raw_record", *FIELDS)
+_REJECT_COLUMNS = ("source", "row_number", "reason", "raw_record")
+_PYTHON_BATCH = 5_000
+# The longest JSONL line read; a longer one makes its file unreadable. DuckDB's line reader holds a buffer of 16
+# times this (256 MiB) and must: with a smaller buffer, a last line longer than the buffer is dropped silently.
+MAX_LINE_BYTES = 16 * 1024 * 1024
+
+
+def _q(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def create_work_tables(con: duckdb.DuckDBPyConnection) -> None:
+    columns = ", ".join(f"{_q(c)} {'BIGINT' if c == 'row_number' else 'VARCHAR'}" for c in _CANDIDATE_COLUMNS)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {CANDIDATES} ({columns})")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {REJECTS} "
+        "(source VARCHAR, row_number BIGINT, reason VARCHAR, raw_record VARCHAR)"
+    )
+
+
+def _text(value: str) -> str:
+    return f"NULLIF(TRIM({value}), '')"
+
+
+# ---- JSONL ------------------------------------------------------------------------------------------------
+
+
+def _lines_reader(path: str) -> str:
+    return (
+        f"read_csv({_lit(path)}, columns = {{'line': 'VARCHAR'}}, header = false, delim = chr(0), quote = '', "
+        f"escape = '', auto_detect = false, max_line_size = {MAX_LINE_BYTES})"
+    )
+
+
+@dataclass(frozen=True)
+class _LinePaths:
+    """The top-level keys read from every JSON line, numbered for `json_extract_string(line, [...])`: every
+    field's aliases and the keys an envelope holds its body under."""
+
+    keys: tuple[str, ...]
+
+    @classmethod
+    def make(cls) -> _LinePaths:
+        keys = dict.fromkeys([*(a for aliases in ALIASES.values() for a in aliases), *shapes.ENVELOPE_BODY_KEYS])
+        return cls(tuple(keys))
+
+    def at(self, key: str) -> int:
+        return self.keys.index(key) + 1
+
+    def sql(self) -> str:
+        return "[" + ", ".join(_lit('$."' + k.replace('"', '\\"') + '"') for k in self.keys) + "]"
+
+
+def _jsonl_relation(file: SourceFile) -> Relation:
+    paths = _LinePaths.make()
+    markers = "[" + ", ".join(_lit(f"$.{k}") for k in shapes.BODY_MARKER_KEYS) + "]"
+    # A body marker key must hold an object; the substring test spares flat lines that JSON parse.
+    mentions = " OR ".join(f"contains(line, '\"{k}\"')" for k in shapes.BODY_MARKER_KEYS)
+    is_envelope = "(" + " OR ".join(f"_m[{i + 1}] = 'OBJECT'" for i, _ in enumerate(shapes.ENVELOPE_BODY_KEYS)) + ")"
+    body_select, exact, body_fields = shapes.body_sql(
+        "_body", lambda f: f"_v[{paths.at(f)}]", lambda f: f"_t[{paths.at(f)}]", is_envelope
+    )
+    flat = {
+        f: _text("COALESCE(" + ", ".join(f"_v[{paths.at(a)}]" for a in aliases) + ")") for f, aliases in ALIASES.items()
+    }
+    fields = ", ".join(f"CASE WHEN _is_body THEN {_text(body_fields[f])} ELSE {flat[f]} END AS {_q(f)}" for f in FIELDS)
+    bodies = " ".join(
+        f"WHEN _m[{i + 1}] = 'OBJECT' THEN _v[{paths.at(k)}]" for i, k in enumerate(shapes.ENVELOPE_BODY_KEYS)
+    )
+    lines = f"SELECT row_number() OVER () AS _n, line FROM {_lines_reader(file.path)}"
+    sql = f"""(
+        SELECT _n, line, _ok, _obj, {fields},
+               CASE WHEN _is_body THEN NOT COALESCE({exact}, false) ELSE false END AS _python_reads
+        FROM (
+            SELECT *, {body_select} FROM (
+                SELECT *, CASE WHEN _is_body THEN CASE {bodies} ELSE line END END AS _body,
+                       CASE WHEN _is_body THEN json_type(line, {paths.sql()}) END AS _t
+                FROM (
+                    SELECT *, COALESCE(list_contains(_m, 'OBJECT'), false) AS _is_body,
+                           CASE WHEN _ok AND _obj THEN json_extract_string(line, {paths.sql()}) END AS _v
+                    FROM (
+                        SELECT *, CASE WHEN _ok AND _obj AND ({mentions}) THEN json_type(line, {markers}) END AS _m
+                        FROM (
+                            SELECT _n, line, json_valid(line) AS _ok, ltrim(line) LIKE '{{%' AS _obj
+                            FROM ({lines})
+                            -- blank lines separate nothing and are not records
+                            WHERE line IS NOT NULL AND TRIM(line) <> '')))))
+    ) t"""
+    return Relation(
+        sql=sql, columns=dict.fromkeys(FIELDS, "VARCHAR"), source=_lit(file.name), row_number="t._n",
+        record="t.line", raw_record="r._row", text=True,
+        pre_reason="CASE WHEN NOT t._ok THEN 'invalid JSON' WHEN NOT t._obj THEN 'JSON line is not an object' END",
+        python_reads="t._python_reads",
+    )  # fmt: skip
+
+
+# ---- CSV --------------------------------------------------------------------------------------------------
+
+
+def _csv_relation(con: duckdb.DuckDBPyConnection, file: SourceFile, scan_no: int) -> Relation:
+    rejects = f"_csv_rejects_{scan_no}"
+    for table in (rejects, f"{rejects}_scan"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    reader = (
+        f"read_csv({_lit(file.path)}, all_varchar = true, header = true, store_rejects = true, "
+        f"rejects_table = {_lit(rejects)}, rejects_scan = {_lit(rejects + '_scan')})"
+    )
+    present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()}
+    fields = ", ".join(
+        (
+            _text("COALESCE(" + ", ".join(f"t.{_q(a)}" for a in aliases if a in present) + ")")
+            if any(a in present for a in aliases)
+            else "NULL"
+        )
+        + f" AS {_q(f)}"
+        for f, aliases in ALIASES.items()
+    )
+    return Relation(
+        sql=f"(SELECT row_number() OVER () AS _n, t AS _record, {fields} FROM {reader} t) t",
+        columns=dict.fromkeys(FIELDS, "VARCHAR"), source=_lit(file.name), row_number="t._n",
+        record="t._record", raw_record="to_json(r._row)", text=True, csv_rejects=rejects,
+    )  # fmt: skip
+
+
+def take_csv_rejects(con: duckdb.DuckDBPyConnection, relation: Relation, source: str) -> int:
+    """Move the lines DuckDB's CSV reader could not split into `_rejects`; how many lines."""
+    if relation.csv_rejects is None:
+        return 0
+    rejects = relation.csv_rejects
+    con.execute(
+        f"""INSERT INTO {REJECTS}
+        SELECT {_lit(source)}, line, 'malformed CSV line: ' || error_message, csv_line
+        FROM {rejects} QUALIFY row_number() OVER (PARTITION BY line ORDER BY column_idx) = 1"""
+    )
+    rejected = scalar(con, f"SELECT count(DISTINCT line) FROM {rejects}")
+    con.execute(f"DROP TABLE {rejects}")
+    con.execute(f"DROP TABLE {rejects}_scan")
+    return rejected
+
+
+# ---- Parquet ----------------------------------------------------------------------------------------------
+
+
+def _parquet_relation(con: duckdb.DuckDBPyConnection, file: SourceFile) -> Relation:
+    reader = f"read_parquet({_lit(file.path)}, file_row_number = true)"
+    columns = {name: kind for name, kind, *_ in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()}
+    rows = scalar(con, f"SELECT sum(num_rows) FROM parquet_file_metadata({_lit(file.path)})")
+    del columns["file_row_number"]
+    record = "struct_pack(" + ", ".join(f"{_q(c)} := t.{_q(c)}" for c in columns) + ")"
+    return Relation(
+        sql=f"{reader} t", columns=columns, source=_lit(file.name), row_number="t.file_row_number + 1",
+        record=record, raw_record="to_json(r._row)", text=False, rows=int(rows or 0),
+    )  # fmt: skip
+
+
+# ---- the day's files --------------------------------------------------------------------------------------
+
+
+def read_files(
+    con: duckdb.DuckDBPyConnection, files: list[SourceFile]
+) -> tuple[list[Relation | None], list[UnreadableFile]]:
+    """One relation per file, in file order (None for a file that cannot even be opened, listed with its reason).
+    Nothing is read yet but Parquet footers and CSV headers; a file that fails while the day is written is found
+    by `unreadable_files`."""
+    create_work_tables(con)
+    relations: list[Relation | None] = []
+    unreadable = []
+    for scan_no, file in enumerate(files):
+        try:
+            if file.format == "parquet":
+                relation = _parquet_relation(con, file)
+            elif file.format == "csv":
+                relation = _csv_relation(con, file, scan_no)
+            else:
+                relation = _jsonl_relation(file)
+        except duckdb.Error as error:
+            unreadable.append(UnreadableFile(file.name, unreadable_reason(file, error), _size(file.path)))
+            relations.append(None)
+            continue
+        relations.append(relation)
+    return relations, unreadable
+
+
+# Errors that say the SQL is wrong, never the file: they must fail the run, not quarantine a file.
+_FAULTS_OF_THE_QUERY = (
+    duckdb.BinderException,
+    duckdb.ParserException,
+    duckdb.CatalogException,
+    duckdb.InternalException,
+)
+
+
+def unreadable_files(
+    con: duckdb.DuckDBPyConnection, files: list[SourceFile], relations: list[Relation]
+) -> list[tuple[int, UnreadableFile]]:
+    """The files that fail when read whole (a truncated gzip, a line too long, Parquet data that does not decode),
+    each scanned alone. Only run after writing the day failed, to find which file made it fail."""
+    broken = []
+    for position, (file, relation) in enumerate(zip(files, relations, strict=True)):
+        scan = (
+            f"SELECT sum(hash(t)) FROM read_parquet({_lit(file.path)}) t"
+            if file.format == "parquet"
+            else f"SELECT count(*), sum(hash(_row)) FROM (SELECT {relation.record} AS _row FROM {relation.sql})"
+        )
+        try:
+            con.execute(scan).fetchall()
+        except _FAULTS_OF_THE_QUERY:
+            raise
+        except duckdb.Error as error:
+            broken.append((position, UnreadableFile(file.name, unreadable_reason(file, error), _size(file.path))))
+        finally:
+            if relation.csv_rejects:
+                for table in (relation.csv_rejects, f"{relation.csv_rejects}_scan"):
+                    con.execute(f"DROP TABLE IF EXISTS {table}")
+    return broken
+
+
+def _size(path: str) -> int | None:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
+
+
+def unreadable_reason(file: SourceFile, error: duckdb.Error) -> str:
+    """What is wrong with the file, in words a person can act on, then DuckDB's own first line."""
+    # Only DuckDB's first line is kept: the next ones may quote the offending line, prompts and all.
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    lowered = str(error).lower()
+    if "maximum line size" in lowered:
+        limit = f"{MAX_LINE_BYTES // 2**20} MiB" if MAX_LINE_BYTES % 2**20 == 0 else f"{MAX_LINE_BYTES:,} bytes"
+        kind = f"a line is longer than {limit}"
+    elif file.path.lower().endswith(".gz") and ("gzip" in lowered or "compress" in lowered or "inflate" in lowered):
+        kind = "the gzip stream is truncated or corrupt"
+    elif file.format == "parquet":
+        kind = "not a readable Parquet file"
+    else:
+        kind = f"the {file.format} file cannot be read"
+    return f"unreadable file: {kind} ({detail[:300]})"
+
+
+def record_unreadable(con: duckdb.DuckDBPyConnection, day: date, unreadable: list[UnreadableFile], target: str) -> None:
+    if unreadable:
+        con.executemany(
+            f"INSERT INTO {target} VALUES (?, ?, ?, ?, now())",
+            [[day, u.source, u.reason, u.size_bytes] for u in unreadable],
+        )
+
+
+# ---- bodies only Python reads exactly ---------------------------------------------------------------------
+
+
+def read_python_bodies(con: duckdb.DuckDBPyConnection, parquet_files: str, sources: list[str]) -> int:
+    """Read the set-aside body lines (`source_file_no`, `source_row`, `_raw_record`) with genai-prices' extractors
+    in Python: their fields into `_candidates`, the refused ones with their reason into `_rejects`. How many."""
+    total, last = 0, (-1, 0)
+    while batch := con.execute(
+        f"""SELECT source_file_no, source_row, _raw_record FROM read_parquet({parquet_files})
+        WHERE (source_file_no, source_row) > (?, ?) ORDER BY source_file_no, source_row LIMIT ?""",
+        [*last, _PYTHON_BATCH],
+    ).fetchall():
+        last = batch[-1][:2]
+        total += len(batch)
+        candidates: dict[str, list] = {c: [] for c in _CANDIDATE_COLUMNS}
+        rejects: dict[str, list] = {c: [] for c in _REJECT_COLUMNS}
+        for file_no, row_number, line in batch:
+            try:
+                fields = body_to_fields(line)
+            except UnreadableBody as exc:
+                for column, value in zip(_REJECT_COLUMNS, (sources[file_no], row_number, str(exc), line), strict=True):
+                    rejects[column].append(value)
+                continue
+            candidates["source"].append(sources[file_no])
+            candidates["row_number"].append(row_number)
+            candidates["raw_record"].append(line)
+            for f in FIELDS:
+                value = fields.get(f)
+                candidates[f].append(value.strip() or None if value is not None else None)
+        _append_arrow(con, CANDIDATES, candidates)
+        _append_arrow(con, REJECTS, rejects)
+    return total
+
+
+def _append_arrow(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list]) -> None:
+    if not next(iter(columns.values())):
+        return
+    arrow = pa.table({c: pa.array(v, pa.int64() if c == "row_number" else pa.string()) for c, v in columns.items()})
+    con.register("_arrow_batch", arrow)
+    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _arrow_batch")
+    con.unregister("_arrow_batch")
+
+
+def candidates_relation(source: str) -> Relation:
+    """The bodies of log file `source` that Python read, as a relation of text fields."""
+    return Relation(
+        sql=f"(SELECT * FROM {CANDIDATES} WHERE source = {_lit(source)} ORDER BY row_number) t",
+        columns=dict.fromkeys(FIELDS, "VARCHAR"), source="t.source", row_number="t.row_number",
+        record="t.raw_record", raw_record="r._row", text=True,
+    )  # fmt: skip
