@@ -51,7 +51,8 @@ def create_work_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _text(value: str) -> str:
-    return f"NULLIF(TRIM({value}), '')"
+    """Trimmed, '' as NULL. Nearly every value needs no trimming, and TRIM copies every string it is given."""
+    return f"NULLIF(CASE WHEN {value} LIKE ' %' OR {value} LIKE '% ' THEN TRIM({value}) ELSE {value} END, '')"
 
 
 # ---- JSONL ------------------------------------------------------------------------------------------------
@@ -73,7 +74,7 @@ class _LinePaths:
 
     @classmethod
     def make(cls) -> _LinePaths:
-        keys = dict.fromkeys([*(a for aliases in ALIASES.values() for a in aliases), *shapes.ENVELOPE_BODY_KEYS])
+        keys = dict.fromkeys([*(a for aliases in ALIASES.values() for a in aliases), *shapes.BODY_MARKER_KEYS])
         return cls(tuple(keys))
 
     def at(self, key: str) -> int:
@@ -86,8 +87,8 @@ class _LinePaths:
 def _jsonl_relation(file: SourceFile) -> Relation:
     paths = _LinePaths.make()
     markers = "[" + ", ".join(_lit(f"$.{k}") for k in shapes.BODY_MARKER_KEYS) + "]"
-    # A body marker key must hold an object; the substring test spares flat lines that JSON parse.
-    mentions = " OR ".join(f"contains(line, '\"{k}\"')" for k in shapes.BODY_MARKER_KEYS)
+    # A body marker key must hold an object: only a line with a marker whose text starts like one is parsed again.
+    mentions = " OR ".join(f"_v[{paths.at(k)}] LIKE '{{%'" for k in shapes.BODY_MARKER_KEYS)
     is_envelope = "(" + " OR ".join(f"_m[{i + 1}] = 'OBJECT'" for i, _ in enumerate(shapes.ENVELOPE_BODY_KEYS)) + ")"
     body_select, exact, body_fields = shapes.body_sql(
         "_body", lambda f: f"_v[{paths.at(f)}]", lambda f: f"_t[{paths.at(f)}]", is_envelope
@@ -95,28 +96,32 @@ def _jsonl_relation(file: SourceFile) -> Relation:
     flat = {
         f: _text("COALESCE(" + ", ".join(f"_v[{paths.at(a)}]" for a in aliases) + ")") for f, aliases in ALIASES.items()
     }
-    fields = ", ".join(f"CASE WHEN _is_body THEN {_text(body_fields[f])} ELSE {flat[f]} END AS {_q(f)}" for f in FIELDS)
+    # Every body field under one CASE: the body SQL is large, and is evaluated for no row of a flat file.
+    body = "struct_pack(" + ", ".join(f"{_q(f)} := {body_fields[f]}" for f in FIELDS) + f", _exact := {exact})"
+    fields = ", ".join(f"CASE WHEN _is_body THEN {_text('_bf.' + _q(f))} ELSE {flat[f]} END AS {_q(f)}" for f in FIELDS)
     bodies = " ".join(
         f"WHEN _m[{i + 1}] = 'OBJECT' THEN _v[{paths.at(k)}]" for i, k in enumerate(shapes.ENVELOPE_BODY_KEYS)
     )
     lines = f"SELECT row_number() OVER () AS _n, line FROM {_lines_reader(file.path)}"
     sql = f"""(
-        SELECT _n, line, _ok, _obj, {fields},
-               CASE WHEN _is_body THEN NOT COALESCE({exact}, false) ELSE false END AS _python_reads
-        FROM (
+        SELECT _n, line, _ok, _obj, {fields}, _is_body AND NOT COALESCE(_bf._exact, false) AS _python_reads
+        FROM (SELECT *, CASE WHEN _is_body THEN {body} END AS _bf FROM (
             SELECT *, {body_select} FROM (
                 SELECT *, CASE WHEN _is_body THEN CASE {bodies} ELSE line END END AS _body,
                        CASE WHEN _is_body THEN json_type(line, {paths.sql()}) END AS _t
                 FROM (
-                    SELECT *, COALESCE(list_contains(_m, 'OBJECT'), false) AS _is_body,
-                           CASE WHEN _ok AND _obj THEN json_extract_string(line, {paths.sql()}) END AS _v
+                    SELECT *, COALESCE(list_contains(_m, 'OBJECT'), false) AS _is_body
                     FROM (
-                        SELECT *, CASE WHEN _ok AND _obj AND ({mentions}) THEN json_type(line, {markers}) END AS _m
+                        SELECT *, CASE WHEN {mentions} THEN json_type(line, {markers}) END AS _m
                         FROM (
-                            SELECT _n, line, json_valid(line) AS _ok, ltrim(line) LIKE '{{%' AS _obj
-                            FROM ({lines})
-                            -- blank lines separate nothing and are not records
-                            WHERE line IS NOT NULL AND TRIM(line) <> '')))))
+                            SELECT *, CASE WHEN _ok AND _obj THEN json_extract_string(line, {paths.sql()}) END AS _v
+                            FROM (
+                                SELECT _n, line, json_valid(line) AS _ok,
+                                       CASE WHEN starts_with(line, '{{') THEN true ELSE ltrim(line) LIKE '{{%' END
+                                           AS _obj
+                                FROM ({lines})
+                                -- blank lines separate nothing and are not records
+                                WHERE CASE WHEN starts_with(line, '{{') THEN true ELSE TRIM(line) <> '' END)))))))
     ) t"""
     return Relation(
         sql=sql, columns=dict.fromkeys(FIELDS, "VARCHAR"), source=_lit(file.name), row_number="t._n",
