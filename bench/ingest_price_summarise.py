@@ -1,9 +1,11 @@
 """Benchmark: one day of N synthetic requests ingested, priced and summarised, beside a bare DuckDB baseline.
 
     python bench/ingest_price_summarise.py [--rows 1000000] [--day 2026-09-15] [--keep DIR]
+        [--format parquet|jsonl.gz|csv.gz|openai-bodies|anthropic-bodies]
 
 The pipeline runs as it does in production: genai-prices' price table, `ingest_day` and `dbt build` for the
-day's window, each into the same fresh DuckDB file. The baseline reads the same Parquet file with bare DuckDB,
+day's window, each into the same fresh DuckDB file. The requests are written in the shape `--format` names (not
+timed); baseline (a2) loads that same file into a table with bare DuckDB. Baseline (a) reads them as Parquet,
 joins the same point-in-time price rows and sums exact DECIMAL cost by day/provider/model: the floor for this
 work on this machine. Every stage runs in its own child process, so its wall time and peak RSS are its own
 (dbt's subprocess included). The pipeline's cost must equal the baseline's to the last decimal.
@@ -80,9 +82,13 @@ STAGE_ORDER = ("prices", "ingest", "dbt", "baseline", "baseline_load", "pipeline
 ROW_BY_ROW_SLICE = 50_000  # requests the row-by-row approach is timed on, then extrapolated
 
 
+FORMATS = ("parquet", "jsonl.gz", "csv.gz", "openai-bodies", "anthropic-bodies")
+
+
 @dataclass(frozen=True)
 class Workdir:
     root: Path
+    fmt: str = "parquet"
 
     @property
     def logs(self) -> Path:
@@ -101,7 +107,14 @@ class Workdir:
         return self.root / "pipeline.duckdb"
 
     def parquet(self, day: date) -> Path:
-        return self.logs / day.isoformat() / "requests.parquet"
+        """The requests as canonical Parquet: the log file itself for `--format parquet`, else beside the logs."""
+        if self.fmt == "parquet":
+            return self.log_file(day)
+        return self.root / "canonical" / f"{day.isoformat()}.parquet"
+
+    def log_file(self, day: date) -> Path:
+        suffix = {"parquet": "parquet", "jsonl.gz": "jsonl.gz", "csv.gz": "csv.gz"}.get(self.fmt, "jsonl.gz")
+        return self.logs / day.isoformat() / f"requests.{suffix}"
 
     def clear_outputs(self) -> None:
         """Remove what an earlier run left in a kept directory: the warehouse must be fresh, dbt must parse anew."""
@@ -110,6 +123,7 @@ class Workdir:
                 leftover.unlink(missing_ok=True)
             shutil.rmtree(warehouse.with_suffix(".llm_requests"), ignore_errors=True)
         shutil.rmtree(self.dbt_target, ignore_errors=True)
+        shutil.rmtree(self.logs, ignore_errors=True)  # the day's log file is written again, in this run's format
 
 
 @dataclass
@@ -217,12 +231,45 @@ def synthetic_requests(day: date, rows: int, seed: int = SEED) -> pa.Table:
     )
 
 
+# The same requests as each shape a gateway or application writes them. Bodies are wrapped in an envelope with the
+# attribution the body lacks; an OpenAI chat body counts cached and cache-written tokens inside prompt_tokens, an
+# Anthropic message counts them outside input_tokens.
+_ENVELOPE = ("strftime(occurred_at, '%Y-%m-%dT%H:%M:%S.%fZ') AS occurred_at, provider, user_id, team, project, "
+             "environment, task_type, latency_ms, status")  # fmt: skip
+_BODIES = {
+    "openai-bodies": "{'id': request_id, 'object': 'chat.completion', 'created': epoch(occurred_at)::BIGINT, "
+    "'model': model, 'choices': [], 'usage': {'prompt_tokens': input_tokens, 'completion_tokens': output_tokens, "
+    "'total_tokens': input_tokens + output_tokens, 'prompt_tokens_details': {'cached_tokens': cache_read_tokens, "
+    "'cache_write_tokens': cache_write_tokens}}}",
+    "anthropic-bodies": "{'id': request_id, 'type': 'message', 'role': 'assistant', 'model': model, 'content': [], "
+    "'usage': {'input_tokens': input_tokens - cache_read_tokens - cache_write_tokens, "
+    "'cache_read_input_tokens': cache_read_tokens, 'cache_creation_input_tokens': cache_write_tokens, "
+    "'output_tokens': output_tokens}}",
+}
+
+
 def write_logs(work: Workdir, day: date, rows: int) -> None:
+    import duckdb
     import pyarrow.parquet as pq
 
-    path = work.parquet(day)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(synthetic_requests(day, rows), path, compression="zstd")
+    parquet = work.parquet(day)
+    parquet.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(synthetic_requests(day, rows), parquet, compression="zstd")
+    if work.fmt == "parquet":
+        return
+    target = work.log_file(day)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    source = f"read_parquet('{parquet}')"
+    if work.fmt == "jsonl.gz":
+        con.execute(f"COPY (SELECT * FROM {source}) TO '{target}' (FORMAT json, COMPRESSION gzip)")
+    elif work.fmt == "csv.gz":
+        con.execute(f"COPY (SELECT * FROM {source}) TO '{target}' (FORMAT csv, HEADER, COMPRESSION gzip)")
+    else:
+        envelope = f"SELECT {_ENVELOPE}, {_BODIES[work.fmt]} AS response FROM {source}"
+        con.execute(f"COPY ({envelope}) TO '{target}' (FORMAT json, COMPRESSION gzip)")
+    con.close()
 
 
 # ---- stages: each runs in its own child process -----------------------------------------------------------
@@ -370,9 +417,66 @@ def stage_baseline(work: Workdir, day: date) -> tuple[int, dict[str, Any]]:
     return sum(requests for _, _, _, requests, _ in summary), detail
 
 
+_FLAT_COLUMNS = (
+    "request_id VARCHAR, occurred_at TIMESTAMPTZ, provider VARCHAR, model VARCHAR, input_tokens BIGINT, "
+    "cache_read_tokens BIGINT, cache_write_tokens BIGINT, output_tokens BIGINT, user_id VARCHAR, team VARCHAR, "
+    "project VARCHAR, environment VARCHAR, task_type VARCHAR, latency_ms INTEGER, status VARCHAR"
+)
+_ENVELOPE_COLUMNS = (
+    "occurred_at TIMESTAMPTZ, provider VARCHAR, user_id VARCHAR, team VARCHAR, project VARCHAR, environment VARCHAR, "
+    "task_type VARCHAR, latency_ms INTEGER, status VARCHAR"
+)
+_BODY_COLUMNS = {
+    "openai-bodies": "STRUCT(id VARCHAR, model VARCHAR, usage STRUCT(prompt_tokens BIGINT, completion_tokens BIGINT, "
+    "prompt_tokens_details STRUCT(cached_tokens BIGINT, cache_write_tokens BIGINT)))",
+    "anthropic-bodies": "STRUCT(id VARCHAR, model VARCHAR, usage STRUCT(input_tokens BIGINT, "
+    "cache_read_input_tokens BIGINT, cache_creation_input_tokens BIGINT, output_tokens BIGINT))",
+}
+_BODY_TOKENS = {
+    "openai-bodies": "r.usage.prompt_tokens AS input_tokens, r.usage.prompt_tokens_details.cached_tokens AS "
+    "cache_read_tokens, r.usage.prompt_tokens_details.cache_write_tokens AS cache_write_tokens, "
+    "r.usage.completion_tokens AS output_tokens",
+    "anthropic-bodies": "r.usage.input_tokens + r.usage.cache_read_input_tokens + r.usage.cache_creation_input_tokens "
+    "AS input_tokens, r.usage.cache_read_input_tokens AS cache_read_tokens, r.usage.cache_creation_input_tokens AS "
+    "cache_write_tokens, r.usage.output_tokens AS output_tokens",
+}
+
+
+def _columns_struct(columns: str) -> str:
+    """'a T, b U' as DuckDB's columns argument {'a': 'T', 'b': 'U'} (struct types kept whole)."""
+    parts, depth, current = [], 0, ""
+    for char in columns + ",":
+        depth += (char == "(") - (char == ")")
+        if char == "," and depth == 0:
+            name, kind = current.strip().split(" ", 1)
+            parts.append(f"'{name}': '{kind}'")
+            current = ""
+        else:
+            current += char
+    return "{" + ", ".join(parts) + "}"
+
+
+def baseline_load_sql(work: Workdir, day: date) -> str:
+    """Bare DuckDB's load of the log file into a table: the reader for its format with explicit columns."""
+    path = work.log_file(day)
+    if work.fmt == "parquet":
+        return f"CREATE TABLE requests AS SELECT * FROM read_parquet('{path}')"
+    if work.fmt == "csv.gz":
+        return (f"CREATE TABLE requests AS SELECT * FROM read_csv('{path}', header = true, "
+                f"columns = {_columns_struct(_FLAT_COLUMNS)})")  # fmt: skip
+    if work.fmt == "jsonl.gz":
+        return (f"CREATE TABLE requests AS SELECT * FROM read_json('{path}', format = 'newline_delimited', "
+                f"columns = {_columns_struct(_FLAT_COLUMNS)})")  # fmt: skip
+    columns = _columns_struct(f"{_ENVELOPE_COLUMNS}, response {_BODY_COLUMNS[work.fmt]}")
+    return (f"CREATE TABLE requests AS SELECT r.id AS request_id, occurred_at, provider, r.model AS model, "
+            f"{_BODY_TOKENS[work.fmt]}, user_id, team, project, environment, task_type, latency_ms, status "
+            f"FROM (SELECT *, response AS r FROM read_json('{path}', format = 'newline_delimited', "
+            f"columns = {columns}))")  # fmt: skip
+
+
 def stage_baseline_load(work: Workdir, day: date) -> tuple[int, dict[str, Any]]:
-    """Baseline (a2): bare DuckDB loads the Parquet file into a table of a DuckDB file (what ingest must at least
-    do: the requests are stored), then prices and sums it like baseline (a)."""
+    """Baseline (a2): bare DuckDB loads the log file, in its format, into a table of a DuckDB file (what ingest
+    must at least do: the requests are stored), then prices and sums it like baseline (a)."""
     import duckdb
 
     from cost_pipelines.pricing.model_resolution import resolve_models
@@ -381,8 +485,9 @@ def stage_baseline_load(work: Workdir, day: date) -> tuple[int, dict[str, Any]]:
     path.unlink(missing_ok=True)
     con = duckdb.connect(str(path))
     con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"SET memory_limit = '{os.environ.get('COST_PIPELINES_DUCKDB_MEMORY_LIMIT', '1500MB')}'")
     con.execute(f"ATTACH '{work.warehouse}' AS w (READ_ONLY)")
-    con.execute("CREATE TABLE requests AS SELECT * FROM read_parquet(?)", [str(work.parquet(day))])
+    con.execute(baseline_load_sql(work, day))
     con.execute("CHECKPOINT")
     loaded = time.perf_counter()
     pairs = con.execute("SELECT DISTINCT provider, model FROM requests").fetchall()
@@ -393,7 +498,12 @@ def stage_baseline_load(work: Workdir, day: date) -> tuple[int, dict[str, Any]]:
     summary = con.execute(BASELINE_SQL.replace("read_parquet(?)", "requests")).fetchall()
     con.close()
     path.unlink()
-    return sum(requests for _, _, _, requests, _ in summary), {"priced_s": time.perf_counter() - loaded}
+    detail = {
+        "priced_s": time.perf_counter() - loaded,
+        "total_cost_usd": str(sum((cost for *_, cost in summary), Decimal(0))),
+        "by_model": {f"{provider}/{model}": str(cost) for _, provider, model, _, cost in summary},
+    }
+    return sum(requests for _, _, _, requests, _ in summary), detail
 
 
 def point_project_at(warehouse: Path, logs: Path, focus: Path, start: date) -> None:
@@ -558,7 +668,8 @@ def run_stage_here(name: str, work: Workdir, day: date) -> StageResult:
 
 def run_stage_in_child(name: str, work: Workdir, day: date) -> StageResult:
     script = str(Path(__file__).resolve())
-    command = [sys.executable, script, "--stage", name, "--workdir", str(work.root), "--day", day.isoformat()]
+    command = [sys.executable, script, "--stage", name, "--workdir", str(work.root), "--day", day.isoformat(),
+               "--format", work.fmt]  # fmt: skip
     began = time.perf_counter()
     finished = subprocess.run(command, stdout=subprocess.PIPE, text=True)
     process_seconds = time.perf_counter() - began
@@ -605,9 +716,9 @@ def costs_match(dbt: StageResult, baseline: StageResult) -> bool:
     return same
 
 
-def report(results: list[StageResult], requested_rows: int, day: date) -> bool:
+def report(results: list[StageResult], requested_rows: int, day: date, fmt: str = "parquet") -> bool:
     by_stage = {r.stage: r for r in results}
-    print(f"\n{requested_rows:,} synthetic requests on {day}, {os.cpu_count()} cores")
+    print(f"\n{requested_rows:,} synthetic requests on {day} as {fmt}, {os.cpu_count()} cores")
     print_table(results, requested_rows)
     pipeline = sum(by_stage[s].seconds for s in ("prices", "ingest", "dbt"))
     with_startup = sum(by_stage[s].process_seconds for s in ("prices", "ingest", "dbt"))
@@ -637,21 +748,31 @@ def report(results: list[StageResult], requested_rows: int, day: date) -> bool:
     slow = by_stage["row_by_row"]
     print(f"row-by-row approach ({slow.detail['backend']}): {slow.rows / slow.seconds:,.0f} requests/s, "
           f"{requested_rows / (slow.rows / slow.seconds) / 3600:.2f} h for the day's {requested_rows:,}")  # fmt: skip
+    load = by_stage["baseline_load"]
+    load_s = load.seconds - load.detail["priced_s"]
+    ingest_s = by_stage["ingest"].seconds
+    print(f"{fmt}: ingest {ingest_s:.2f} s ({requested_rows / ingest_s:,.0f} rows/s, peak "
+          f"{by_stage['ingest'].peak_mb:,.0f} MB) = {ingest_s / load_s:.2f} x bare DuckDB's load of the same file "
+          f"into a table ({load_s:.2f} s, {load.peak_mb:,.0f} MB); target <= 1.5x")  # fmt: skip
     same = Decimal(run.detail["total_cost_usd"]) == Decimal(by_stage["dbt"].detail["total_cost_usd"])
     print(f"pipeline run total ${run.detail['total_cost_usd']}: {'same' if same else 'DIFFERENT'} as the stages'")
-    return costs_match(by_stage["dbt"], by_stage["baseline"]) and same
+    print("the file as bare DuckDB loads it, priced:", end=" ")
+    same_file = costs_match(by_stage["dbt"], load)
+    return costs_match(by_stage["dbt"], by_stage["baseline"]) and same and same_file
 
 
 def benchmark(work: Workdir, rows: int, day: date) -> bool:
     work.clear_outputs()
     began = time.perf_counter()
     write_logs(work, day, rows)
-    print(f"generated {rows:,} requests in {time.perf_counter() - began:.1f} s (not measured): {work.parquet(day)}")
+    size = work.log_file(day).stat().st_size / 1e6
+    print(f"generated {rows:,} requests in {time.perf_counter() - began:.1f} s (not measured): {work.log_file(day)} "
+          f"({work.fmt}, {size:,.0f} MB)")  # fmt: skip
     results = []
     for name in STAGE_ORDER:
         results.append(run_stage_in_child(name, work, day))
         print(f"  {name} done in {results[-1].seconds:.2f} s", flush=True)
-    return report(results, rows, day)
+    return report(results, rows, day, work.fmt)
 
 
 def main() -> None:
@@ -661,19 +782,20 @@ def main() -> None:
     parser.add_argument(
         "--keep", type=Path, metavar="DIR", help="work in DIR and keep the logs, warehouse and dbt output there"
     )
+    parser.add_argument("--format", choices=FORMATS, default="parquet", help="the shape the requests are written in")
     parser.add_argument("--stage", choices=STAGE_ORDER, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.stage:
-        print(json.dumps(asdict(run_stage_here(args.stage, Workdir(args.workdir), args.day))))
+        print(json.dumps(asdict(run_stage_here(args.stage, Workdir(args.workdir, args.format), args.day))))
         return
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
-        matched = benchmark(Workdir(args.keep.resolve()), args.rows, args.day)
+        matched = benchmark(Workdir(args.keep.resolve(), args.format), args.rows, args.day)
     else:
         with tempfile.TemporaryDirectory(prefix="cost-bench-") as tmp:
-            matched = benchmark(Workdir(Path(tmp)), args.rows, args.day)
+            matched = benchmark(Workdir(Path(tmp), args.format), args.rows, args.day)
     sys.exit(0 if matched else 1)
 
 
