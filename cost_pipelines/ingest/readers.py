@@ -86,10 +86,11 @@ class _LinePaths:
 
 def _jsonl_relation(file: SourceFile) -> Relation:
     paths = _LinePaths.make()
-    markers = "[" + ", ".join(_lit(f"$.{k}") for k in shapes.BODY_MARKER_KEYS) + "]"
-    # A body marker key must hold an object: only a line with a marker whose text starts like one is parsed again.
+    # A body marker key must hold an object: only a line with a marker whose text starts like one is parsed again,
+    # for the JSON types of its values.
     mentions = " OR ".join(f"_v[{paths.at(k)}] LIKE '{{%'" for k in shapes.BODY_MARKER_KEYS)
-    is_envelope = "(" + " OR ".join(f"_m[{i + 1}] = 'OBJECT'" for i, _ in enumerate(shapes.ENVELOPE_BODY_KEYS)) + ")"
+    holds = {k: f"_t[{paths.at(k)}] = 'OBJECT'" for k in shapes.BODY_MARKER_KEYS}
+    is_envelope = "(" + " OR ".join(holds[k] for k in shapes.ENVELOPE_BODY_KEYS) + ")"
     body_select, exact, body_fields = shapes.body_sql(
         "_body", lambda f: f"_v[{paths.at(f)}]", lambda f: f"_t[{paths.at(f)}]", is_envelope
     )
@@ -99,20 +100,17 @@ def _jsonl_relation(file: SourceFile) -> Relation:
     # Every body field under one CASE: the body SQL is large, and is evaluated for no row of a flat file.
     body = "struct_pack(" + ", ".join(f"{_q(f)} := {body_fields[f]}" for f in FIELDS) + f", _exact := {exact})"
     fields = ", ".join(f"CASE WHEN _is_body THEN {_text('_bf.' + _q(f))} ELSE {flat[f]} END AS {_q(f)}" for f in FIELDS)
-    bodies = " ".join(
-        f"WHEN _m[{i + 1}] = 'OBJECT' THEN _v[{paths.at(k)}]" for i, k in enumerate(shapes.ENVELOPE_BODY_KEYS)
-    )
+    bodies = " ".join(f"WHEN {holds[k]} THEN _v[{paths.at(k)}]" for k in shapes.ENVELOPE_BODY_KEYS)
     lines = f"SELECT row_number() OVER () AS _n, line FROM {_lines_reader(file.path)}"
     sql = f"""(
         SELECT _n, line, _ok, _obj, {fields}, _is_body AND NOT COALESCE(_bf._exact, false) AS _python_reads
         FROM (SELECT *, CASE WHEN _is_body THEN {body} END AS _bf FROM (
             SELECT *, {body_select} FROM (
-                SELECT *, CASE WHEN _is_body THEN CASE {bodies} ELSE line END END AS _body,
-                       CASE WHEN _is_body THEN json_type(line, {paths.sql()}) END AS _t
+                SELECT *, CASE WHEN _is_body THEN CASE {bodies} ELSE line END END AS _body
                 FROM (
-                    SELECT *, COALESCE(list_contains(_m, 'OBJECT'), false) AS _is_body
+                    SELECT *, COALESCE({" OR ".join(holds.values())}, false) AS _is_body
                     FROM (
-                        SELECT *, CASE WHEN {mentions} THEN json_type(line, {markers}) END AS _m
+                        SELECT *, CASE WHEN {mentions} THEN json_type(line, {paths.sql()}) END AS _t
                         FROM (
                             SELECT *, CASE WHEN _ok AND _obj THEN json_extract_string(line, {paths.sql()}) END AS _v
                             FROM (
