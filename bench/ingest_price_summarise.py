@@ -417,15 +417,14 @@ def stage_baseline(work: Workdir, day: date) -> tuple[int, dict[str, Any]]:
     return sum(requests for _, _, _, requests, _ in summary), detail
 
 
-_FLAT_COLUMNS = (
-    "request_id VARCHAR, occurred_at TIMESTAMPTZ, provider VARCHAR, model VARCHAR, input_tokens BIGINT, "
-    "cache_read_tokens BIGINT, cache_write_tokens BIGINT, output_tokens BIGINT, user_id VARCHAR, team VARCHAR, "
-    "project VARCHAR, environment VARCHAR, task_type VARCHAR, latency_ms INTEGER, status VARCHAR"
-)
-_ENVELOPE_COLUMNS = (
-    "occurred_at TIMESTAMPTZ, provider VARCHAR, user_id VARCHAR, team VARCHAR, project VARCHAR, environment VARCHAR, "
-    "task_type VARCHAR, latency_ms INTEGER, status VARCHAR"
-)
+_FLAT_COLUMNS = {
+    "request_id": "VARCHAR", "occurred_at": "TIMESTAMPTZ", "provider": "VARCHAR", "model": "VARCHAR",
+    "input_tokens": "BIGINT", "cache_read_tokens": "BIGINT", "cache_write_tokens": "BIGINT", "output_tokens": "BIGINT",
+    "user_id": "VARCHAR", "team": "VARCHAR", "project": "VARCHAR", "environment": "VARCHAR", "task_type": "VARCHAR",
+    "latency_ms": "INTEGER", "status": "VARCHAR",
+}  # fmt: skip
+_ENVELOPE_COLUMNS = {name: kind for name, kind in _FLAT_COLUMNS.items() if name not in (
+    "request_id", "model", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")}  # fmt: skip
 _BODY_COLUMNS = {
     "openai-bodies": "STRUCT(id VARCHAR, model VARCHAR, usage STRUCT(prompt_tokens BIGINT, completion_tokens BIGINT, "
     "prompt_tokens_details STRUCT(cached_tokens BIGINT, cache_write_tokens BIGINT)))",
@@ -442,18 +441,9 @@ _BODY_TOKENS = {
 }
 
 
-def _columns_struct(columns: str) -> str:
-    """'a T, b U' as DuckDB's columns argument {'a': 'T', 'b': 'U'} (struct types kept whole)."""
-    parts, depth, current = [], 0, ""
-    for char in columns + ",":
-        depth += (char == "(") - (char == ")")
-        if char == "," and depth == 0:
-            name, kind = current.strip().split(" ", 1)
-            parts.append(f"'{name}': '{kind}'")
-            current = ""
-        else:
-            current += char
-    return "{" + ", ".join(parts) + "}"
+def _columns_struct(columns: dict[str, str]) -> str:
+    """DuckDB's `columns` argument: {'name': 'TYPE', ...}."""
+    return "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in columns.items()) + "}"
 
 
 def baseline_load_sql(work: Workdir, day: date) -> str:
@@ -467,7 +457,7 @@ def baseline_load_sql(work: Workdir, day: date) -> str:
     if work.fmt == "jsonl.gz":
         return (f"CREATE TABLE requests AS SELECT * FROM read_json('{path}', format = 'newline_delimited', "
                 f"columns = {_columns_struct(_FLAT_COLUMNS)})")  # fmt: skip
-    columns = _columns_struct(f"{_ENVELOPE_COLUMNS}, response {_BODY_COLUMNS[work.fmt]}")
+    columns = _columns_struct({**_ENVELOPE_COLUMNS, "response": _BODY_COLUMNS[work.fmt]})
     return (f"CREATE TABLE requests AS SELECT r.id AS request_id, occurred_at, provider, r.model AS model, "
             f"{_BODY_TOKENS[work.fmt]}, user_id, team, project, environment, task_type, latency_ms, status "
             f"FROM (SELECT *, response AS r FROM read_json('{path}', format = 'newline_delimited', "

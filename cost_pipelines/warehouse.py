@@ -159,6 +159,16 @@ def wait_until_free(path: Path | str, on_wait: Callable[[str], None] | None = No
             pass
 
 
+def sql_literal(value: str) -> str:
+    """`value` as a SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def sql_identifier(name: str) -> str:
+    """`name` as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> object:
     """The first value of a query's first row. The result is read to its end: DuckDB refuses to register a table
     or start other work on a connection that still holds an unfinished result."""

@@ -16,6 +16,7 @@ from cost_pipelines.ingest.sources import LogSource, SourceFile
 from cost_pipelines.pricing.model_resolution import resolve_models
 from cost_pipelines.pricing.price_table import genai_prices_version
 from cost_pipelines.warehouse import RAW_SCHEMA, ensure_raw_tables, scalar, transaction
+from cost_pipelines.warehouse import sql_literal as _lit
 
 QUARANTINE = f"{RAW_SCHEMA}.llm_requests_quarantine"
 UNREADABLE = f"{RAW_SCHEMA}.llm_unreadable_files"
@@ -239,9 +240,9 @@ def _write_parts(
     written = sorted(parts.glob("_part=*/*.parquet"))
     records: dict[int, int] = dict.fromkeys(others, 0)
     if written:
-        listing = "[" + ", ".join(_lit(str(p)) for p in written) + "]"
         for file_no, count in con.execute(
-            f"SELECT source_file_no, count(*) FROM read_parquet({listing}, hive_partitioning = false) GROUP BY 1"
+            f"SELECT source_file_no, count(*) FROM read_parquet({_glob_list(written)}, hive_partitioning = false) "
+            "GROUP BY 1"
         ).fetchall():
             records[file_no] += count
     names = [f.name for f in files]
@@ -298,10 +299,6 @@ def _add_python_bodies(
 
 def _glob_list(paths: list[Path]) -> str:
     return "[" + ", ".join(_lit(str(p)) for p in paths) + "]"
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _rows_per_file(con: duckdb.DuckDBPyConnection, normalised: Path) -> dict[int, int]:

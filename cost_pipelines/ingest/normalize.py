@@ -27,6 +27,8 @@ from cost_pipelines.ingest.canonical import (
     TOKEN_FIELDS,
 )
 from cost_pipelines.warehouse import scalar
+from cost_pipelines.warehouse import sql_identifier as _q
+from cost_pipelines.warehouse import sql_literal as _lit
 
 _INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 _TIMESTAMP_TYPES = {"TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"}
@@ -57,14 +59,6 @@ class Relation:
     pre_reason: str = "NULL"  # SQL over t: why the record is unusable before any field is read (invalid JSON)
     python_reads: str = "false"  # SQL over t: the record is a provider body that only Python reads exactly
     csv_rejects: str | None = None  # the table where DuckDB's CSV reader puts the lines it could not split
-
-
-def _q(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _count_expr(column: str) -> str:

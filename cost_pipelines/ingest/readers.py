@@ -10,6 +10,7 @@ exactly (`shapes`) are set aside in the same pass and read afterwards by `read_p
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -22,6 +23,8 @@ from cost_pipelines.ingest.normalize import Relation, UnreadableFile
 from cost_pipelines.ingest.provider_bodies import UnreadableBody, body_to_fields
 from cost_pipelines.ingest.sources import SourceFile
 from cost_pipelines.warehouse import scalar
+from cost_pipelines.warehouse import sql_identifier as _q
+from cost_pipelines.warehouse import sql_literal as _lit
 
 CANDIDATES = "_candidates"  # provider bodies read in Python: canonical fields as text
 REJECTS = "_rejects"  # records rejected before any field was read (malformed CSV lines, bodies Python refused)
@@ -31,14 +34,6 @@ _PYTHON_BATCH = 5_000
 # The longest JSONL line read; a longer one makes its file unreadable. DuckDB's line reader holds a buffer of 16
 # times this (256 MiB) and must: with a smaller buffer, a last line longer than the buffer is dropped silently.
 MAX_LINE_BYTES = 16 * 1024 * 1024
-
-
-def _q(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def create_work_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -53,6 +48,16 @@ def create_work_tables(con: duckdb.DuckDBPyConnection) -> None:
 def _text(value: str) -> str:
     """Trimmed, '' as NULL. Nearly every value needs no trimming, and TRIM copies every string it is given."""
     return f"NULLIF(CASE WHEN {value} LIKE ' %' OR {value} LIKE '% ' THEN TRIM({value}) ELSE {value} END, '')"
+
+
+def _alias_values(present: set[str], value_of: Callable[[str], str]) -> dict[str, str]:
+    """Each canonical field as SQL: the first of its aliases that the record has, as trimmed text (NULL if none)."""
+    return {
+        f: _text("COALESCE(" + ", ".join(value_of(a) for a in aliases if a in present) + ")")
+        if any(a in present for a in aliases)
+        else "NULL"
+        for f, aliases in ALIASES.items()
+    }
 
 
 # ---- JSONL ------------------------------------------------------------------------------------------------
@@ -94,9 +99,7 @@ def _jsonl_relation(file: SourceFile) -> Relation:
     body_select, exact, body_fields = shapes.body_sql(
         "_body", lambda f: f"_v[{paths.at(f)}]", lambda f: f"_t[{paths.at(f)}]", is_envelope
     )
-    flat = {
-        f: _text("COALESCE(" + ", ".join(f"_v[{paths.at(a)}]" for a in aliases) + ")") for f, aliases in ALIASES.items()
-    }
+    flat = _alias_values(set(paths.keys), lambda a: f"_v[{paths.at(a)}]")
     # Every body field under one CASE: the body SQL is large, and is evaluated for no row of a flat file.
     body = "struct_pack(" + ", ".join(f"{_q(f)} := {body_fields[f]}" for f in FIELDS) + f", _exact := {exact})"
     fields = ", ".join(f"CASE WHEN _is_body THEN {_text('_bf.' + _q(f))} ELSE {flat[f]} END AS {_q(f)}" for f in FIELDS)
@@ -141,15 +144,7 @@ def _csv_relation(con: duckdb.DuckDBPyConnection, file: SourceFile, scan_no: int
         f"rejects_table = {_lit(rejects)}, rejects_scan = {_lit(rejects + '_scan')})"
     )
     present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()}
-    fields = ", ".join(
-        (
-            _text("COALESCE(" + ", ".join(f"t.{_q(a)}" for a in aliases if a in present) + ")")
-            if any(a in present for a in aliases)
-            else "NULL"
-        )
-        + f" AS {_q(f)}"
-        for f, aliases in ALIASES.items()
-    )
+    fields = ", ".join(f"{sql} AS {_q(f)}" for f, sql in _alias_values(present, lambda a: f"t.{_q(a)}").items())
     return Relation(
         sql=f"(SELECT row_number() OVER () AS _n, t AS _record, {fields} FROM {reader} t) t",
         columns=dict.fromkeys(FIELDS, "VARCHAR"), source=_lit(file.name), row_number="t._n",

@@ -31,6 +31,7 @@ import duckdb
 from cost_pipelines import settings
 from cost_pipelines.ingest.canonical import REQUEST_COLUMNS
 from cost_pipelines.warehouse import RAW_SCHEMA, scalar, transaction
+from cost_pipelines.warehouse import sql_literal as _lit
 
 VIEW = f"{RAW_SCHEMA}.llm_requests"
 FILES = f"{RAW_SCHEMA}.llm_request_files"
@@ -61,10 +62,6 @@ FILE_COLUMNS: dict[str, str] = {
 }
 
 _SCHEMA_DAY = "1970-01-01"
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def store_root(con: duckdb.DuckDBPyConnection) -> Path:

@@ -21,6 +21,7 @@ from genai_prices import data_snapshot
 from genai_prices.types import UsageExtractor
 
 from cost_pipelines.ingest.canonical import FIELDS, TOKEN_FIELDS
+from cost_pipelines.warehouse import sql_literal as _lit
 
 
 @dataclass(frozen=True)
@@ -125,17 +126,12 @@ def body_sql(
         f"WHEN COALESCE(_bt[{obj}] = 'NULL' OR (_bt[{obj}] = 'VARCHAR' AND _bv[{obj}] = ''), true) "
         f"AND _bt[{typ}] = 'VARCHAR' THEN _bv[{typ}] END"
     )
-    per_shape = [(s, *_shape_sql(s, paths, "_bv", "_bt")) for s in BODY_SHAPES]
-    known = " ".join(
-        f"WHEN {kind_sql} IN ({', '.join(_q(k) for k in s.kinds)}) THEN {check}" for s, check, _ in per_shape
-    )
+    per_shape = {s: _shape_sql(s, paths, "_bv", "_bt") for s in BODY_SHAPES}
 
-    def by_shape(field: str) -> str:
-        whens = " ".join(
-            f"WHEN {kind_sql} IN ({', '.join(_q(k) for k in s.kinds)}) THEN {counts[field]}"
-            for s, _, counts in per_shape
-        )
-        return f"CASE {whens} END"
+    def by_shape(value: Callable[[BodyShape], str]) -> str:
+        """A CASE over the body's kind: `value(shape)` for the shape it names, NULL when it names none."""
+        whens = (f"WHEN {kind_sql} IN ({', '.join(_lit(k) for k in s.kinds)}) THEN {value(s)}" for s in BODY_SHAPES)
+        return f"CASE {' '.join(whens)} END"
 
     def envelope(field: str) -> str:
         return f"CASE WHEN {is_envelope} THEN {envelope_value(field)} END"
@@ -143,20 +139,18 @@ def body_sql(
     def envelope_ok(field: str, allowed: str = _AS_TEXT) -> str:
         return f"(NOT {is_envelope} OR COALESCE({envelope_kind(field)} IN ({allowed}), true))"
 
-    default_provider = " ".join(
-        f"WHEN {kind_sql} IN ({', '.join(_q(k) for k in s.kinds)}) THEN {_q(s.provider)}" for s in BODY_SHAPES
-    )
     fields = {f: envelope(f) for f in FIELDS if f not in TOKEN_FIELDS}
-    fields["provider"] = f"COALESCE(NULLIF(lower(trim({envelope('provider')})), ''), CASE {default_provider} END)"
+    default_provider = by_shape(lambda s: _lit(s.provider))
+    fields["provider"] = f"COALESCE(NULLIF(lower(trim({envelope('provider')})), ''), {default_provider})"
     fields["model"] = f"COALESCE(NULLIF({envelope('model')}, ''), _bv[{model}])"
     fields["request_id"] = f"COALESCE(NULLIF({envelope('request_id')}, ''), _bv[{rid}])"
     fields["occurred_at"] = (
         f"COALESCE({envelope('occurred_at')}, CASE WHEN _bt[{created}] = 'UBIGINT' THEN _bv[{created}] END)"
     )
-    fields |= {f: by_shape(f) for f in TOKEN_FIELDS}
+    fields |= {f: by_shape(lambda s, f=f: per_shape[s][1][f]) for f in TOKEN_FIELDS}
     exact = " AND ".join(
         [
-            f"COALESCE(CASE {known} END, false)",
+            f"COALESCE({by_shape(lambda s: per_shape[s][0])}, false)",
             *(envelope_ok(f) for f in FIELDS if f not in (*TOKEN_FIELDS, "provider")),
             envelope_ok("provider", "'NULL', 'VARCHAR'"),
             f"COALESCE(_bt[{model}] IN ('NULL', 'VARCHAR'), true)",
@@ -168,7 +162,3 @@ def body_sql(
     )
     select = f"json_extract_string({body}, {paths.sql()}) AS _bv, json_type({body}, {paths.sql()}) AS _bt"
     return select, exact, fields
-
-
-def _q(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
