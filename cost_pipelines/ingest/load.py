@@ -38,6 +38,10 @@ class UnreadableLogFiles(RuntimeError):
     """Some log files could not be read and the run asked to refuse the day rather than quarantine them."""
 
 
+class PositionsNeeded(RuntimeError):
+    """A pass that read text files without positions found what only numbered records can settle."""
+
+
 @dataclass(frozen=True)
 class IngestPolicy:
     """What a run accepts that would otherwise stop it, each on purpose: an empty day, a stored day that
@@ -83,7 +87,8 @@ def ingest_day(
     root = request_store.store_root(con)
     try:
         relations, unreadable = readers.read_files(con, files)
-        for attempt in range(2):
+        numbered = probed = False
+        for _ in range(3):  # read without positions, then numbered, then without the files that failed
             readable = [i for i, relation in enumerate(relations) if relation is not None]
             if unreadable and policy.refuse_unreadable_files:
                 raise UnreadableLogFiles(f"{day}: unreadable log files, the day was refused: " + "; ".join(
@@ -92,17 +97,30 @@ def ingest_day(
                 report = _replace_day(
                     con, day, [files[i] for i in readable], [relations[i] for i in readable], unreadable, root, policy
                 )
-            except duckdb.Error:
+            except readers.FAULTS_OF_THE_QUERY:
+                raise
+            except (duckdb.Error, PositionsNeeded):
+                if not numbered:
+                    # A line that is not JSON, or repeated request ids: read the day again, numbering records.
+                    numbered = True
+                    renumbered, _ = readers.read_files(con, [files[i] for i in readable], numbered=True)
+                    for i, relation in zip(readable, renumbered, strict=True):
+                        relations[i] = relation
+                    continue
                 # Files are only read whole when the day is written: a truncated gzip, a line too long or Parquet
                 # data that does not decode fails that pass. Find which file it was, set it aside, write again.
-                broken = readers.unreadable_files(con, [files[i] for i in readable], [relations[i] for i in readable])
-                if attempt or not broken:
+                broken = [] if probed else readers.unreadable_files(
+                    con, [files[i] for i in readable], [relations[i] for i in readable])  # fmt: skip
+                probed = True
+                if not broken:
                     raise
                 for position, found in broken:
                     relations[readable[position]] = None
                     unreadable.append(found)
                 continue
             break
+        else:
+            raise RuntimeError(f"{day}: the day's files could not be written")
     finally:
         normalize.drop_work_tables(con)
     report.skipped_files = source.skipped_files_for(day)
@@ -199,6 +217,8 @@ def _write_day(
     stored = [request_store.stored_file(root, day, version, i) for i in as_is]
     stored += [normalised] if normalised.exists() else []
     if stored and normalize.has_repeats(con, [str(p) for p in stored]):
+        if any(not relations[i].numbered for i in others):
+            raise PositionsNeeded("repeated request ids: which copy is the first takes every record's position")
         report.duplicates, moved = _resolve_repeats(con, files, relations, as_is, day, root, version)
         report.quarantined += moved
         written -= moved
@@ -255,21 +275,40 @@ def _write_parts(
             kept[0].replace(normalised)
         else:
             request_store.write_normalised(con, f"SELECT * FROM read_parquet({_glob_list(kept)})", normalised)
-    rejected = sorted((parts / f"_part={normalize.REJECTED_PART}").glob("*.parquet"))
-    if rejected:
+    set_aside = sorted(parts.glob(f"_part={normalize.REJECTED_PART}/*.parquet"))
+    set_aside += sorted(parts.glob(f"_part={normalize.PYTHON_PART}/*.parquet"))
+    if set_aside:
+        _set_aside(con, relations, others, set_aside)
         report.quarantined += scalar(
             con,
             f"""INSERT INTO {QUARANTINE} (partition_date, source, row_number, reason, raw_record, quarantined_at)
             SELECT ?, list_extract(?, source_file_no + 1), source_row, _reason, _raw_record, now()
-            FROM read_parquet({_glob_list(rejected)})""",
+            FROM {readers.SET_ASIDE} WHERE _part = '{normalize.REJECTED_PART}'""",
             [day, names],
         )
-    python = sorted((parts / f"_part={normalize.PYTHON_PART}").glob("*.parquet"))
-    if python:
-        report.read_in_python = readers.read_python_bodies(con, _glob_list(python), names)
-        _add_python_bodies(con, files, others, day, normalised, report)
+        bodies = f"(SELECT * FROM {readers.SET_ASIDE} WHERE _part = '{normalize.PYTHON_PART}')"
+        if scalar(con, f"SELECT count(*) FROM {bodies}"):
+            report.read_in_python = readers.read_python_bodies(con, bodies, names)
+            _add_python_bodies(con, files, others, day, normalised, report)
     shutil.rmtree(parts, ignore_errors=True)
     return records
+
+
+def _set_aside(
+    con: duckdb.DuckDBPyConnection, relations: list[normalize.Relation], others: list[int], parts: list[Path]
+) -> None:
+    """Load what a pass did not keep into `SET_ASIDE`, with the position of every record."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {readers.SET_ASIDE} AS
+        SELECT source_file_no, source_row, _reason, _raw_record, _part
+        FROM read_parquet({_glob_list(parts)}, hive_partitioning = true, hive_types = {{'_part': VARCHAR}})"""
+    )
+    unplaced = {n for (n,) in con.execute(
+        f"SELECT DISTINCT source_file_no FROM {readers.SET_ASIDE} WHERE source_row IS NULL").fetchall()}  # fmt: skip
+    for i in sorted(unplaced & set(others)):
+        readers.place(con, relations[i], i)
+    if scalar(con, f"SELECT count(*) FROM {readers.SET_ASIDE} WHERE source_row IS NULL"):
+        raise PositionsNeeded("records set aside whose text no numbered scan of their file found")
 
 
 def _add_python_bodies(

@@ -59,6 +59,9 @@ class Relation:
     pre_reason: str = "NULL"  # SQL over t: why the record is unusable before any field is read (invalid JSON)
     python_reads: str = "false"  # SQL over t: the record is a provider body that only Python reads exactly
     csv_rejects: str | None = None  # the table where DuckDB's CSV reader puts the lines it could not split
+    numbered: bool = True  # `row_number` is the position; else NULL, and `positions` numbers the records
+    positions: str | None = None  # SQL of (`_n`, `raw`: the record's text to quarantine, `text`: as `raw_record`)
+    positions_tables: tuple[str, ...] = ()  # tables the `positions` scan leaves behind
 
 
 def _count_expr(column: str) -> str:
@@ -343,5 +346,5 @@ def kept_rows_sql() -> str:
 
 
 def drop_work_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for table in ("_candidates", "_rejects", "_repeated", "_copies", KEPT, "_file_numbers"):
+    for table in ("_candidates", "_rejects", "_set_aside", "_repeated", "_copies", KEPT, "_file_numbers"):
         con.execute(f"DROP TABLE IF EXISTS {table}")

@@ -1,14 +1,22 @@
 """Each log file of a day as a relation DuckDB streams: nothing is loaded into a table before the day is written.
 
-A Parquet file is read in place with its own column types. A JSONL file is read line by line (its line number is
-the record's position) and every field is taken from the line with one JSON parse for all of them; a provider body
-in the line is read by the SQL of `shapes`. A CSV file is read as text columns. The original record is carried
-through the pass and made into text only for the records that are quarantined; the bodies that only Python reads
-exactly (`shapes`) are set aside in the same pass and read afterwards by `read_python_bodies`, few as they are.
+A Parquet file is read in place with its own column types. A JSON file holds one record per line, or one JSON
+array of records (a `.json` file whose first character is `[`); every field is taken from a record's text with
+one JSON parse for all of them, and a provider body in it is read by the SQL of `shapes`. A CSV file is read as
+text columns. The original record is carried through the pass and made into text only for the records that are
+quarantined; the bodies that only Python reads exactly (`shapes`) are set aside in the same pass and read
+afterwards by `read_python_bodies`, few as they are.
+
+A record's position in its file (its line, element or row number) is what the quarantine shows and what decides
+which copy of a repeated request id is the first. Numbering records makes DuckDB read the file on one thread, so
+text files are read first without positions, in parallel (`numbered=False`); the few records set aside get their
+positions from a light second scan that only numbers the file's records and matches their text (`place`), and a
+day that needs positions for more (a line that is not JSON, repeated request ids) is read again numbered.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +24,7 @@ from datetime import date
 
 import duckdb
 import pyarrow as pa
+import zstandard
 
 from cost_pipelines.ingest import shapes
 from cost_pipelines.ingest.canonical import ALIASES, FIELDS
@@ -27,6 +36,7 @@ from cost_pipelines.warehouse import sql_identifier as _q
 from cost_pipelines.warehouse import sql_literal as _lit
 
 CANDIDATES = "_candidates"  # provider bodies read in Python: canonical fields as text
+SET_ASIDE = "_set_aside"  # what a pass did not keep: `source_file_no`, `source_row`, `_reason`, `_raw_record`, `_part`
 REJECTS = "_rejects"  # records rejected before any field was read (malformed CSV lines, bodies Python refused)
 _CANDIDATE_COLUMNS = ("source", "row_number", "raw_record", *FIELDS)
 _REJECT_COLUMNS = ("source", "row_number", "reason", "raw_record")
@@ -70,10 +80,55 @@ def _lines_reader(path: str) -> str:
     )
 
 
+def _objects(path: str, layout: str) -> str:
+    """SQL of `line`, each record's text as DuckDB's JSON reader splits them: one per line ('newline_delimited')
+    or the elements of an 'array'. Its own size bound does not hold for small files: a longer record fails the
+    read here as it does in the line reader."""
+    reader = f"read_json_objects({_lit(path)}, format = '{layout}', maximum_object_size = {MAX_LINE_BYTES})"
+    return (
+        f"SELECT CASE WHEN strlen(json::VARCHAR) > {MAX_LINE_BYTES} "
+        f"THEN error('a JSON record exceeds the maximum line size') ELSE json::VARCHAR END AS line FROM {reader}"
+    )
+
+
+# What the JSON reader strips around a record's text (JSON's whitespace), so a line's text can be matched with it.
+_JSON_SPACE = "chr(32) || chr(9) || chr(13) || chr(10)"
+
+
+def _is_json_array(con: duckdb.DuckDBPyConnection, file: SourceFile) -> bool:
+    """A `.json` file whose first character (after blank space) is `[` holds one array of records."""
+    if not file.path.lower().removesuffix(".gz").removesuffix(".zst").endswith(".json"):
+        return False
+    first = con.execute(
+        f"SELECT ltrim(line, {_JSON_SPACE}) FROM {_lines_reader(file.path)} "
+        f"WHERE trim(line, {_JSON_SPACE}) <> '' LIMIT 1"
+    ).fetchall()
+    return bool(first) and first[0][0].startswith("[")
+
+
+def _record_lines(con: duckdb.DuckDBPyConnection, file: SourceFile, numbered: bool) -> tuple[str, str]:
+    """(SQL of the file's records as `_n`, `line`; SQL of `_n`, `raw`, `text` numbering every record for `place`).
+    A line's number counts blank lines, as an editor does."""
+    if _is_json_array(con, file):
+        elements = _objects(file.path, "array")
+        numbered_sql = f"SELECT row_number() OVER () AS _n, line FROM ({elements})"
+        positions = f"SELECT _n, line AS raw, line AS text FROM ({numbered_sql})"
+        return (numbered_sql if numbered else f"SELECT NULL::BIGINT AS _n, line FROM ({elements})"), positions
+    numbered_sql = f"SELECT row_number() OVER () AS _n, line FROM {_lines_reader(file.path)}"
+    positions = f"SELECT _n, line AS raw, trim(line, {_JSON_SPACE}) AS text FROM ({numbered_sql})"
+    if numbered:
+        return numbered_sql, positions
+    # DuckDB's JSON reader splits lines in parallel and refuses the whole file at the first line that is not JSON:
+    # the day is then read again numbered, and that line quarantined with its reason.
+    fast = f"SELECT NULL::BIGINT AS _n, line FROM ({_objects(file.path, 'newline_delimited')})"
+    return fast, positions
+
+
 @dataclass(frozen=True)
 class _LinePaths:
-    """The top-level keys read from every JSON line, numbered for `json_extract_string(line, [...])`: every
-    field's aliases and the keys an envelope holds its body under."""
+    """The top-level keys read from every JSON line: every field's aliases and the keys an envelope holds its
+    body under. Their values as text are one `json_transform` (`_v`, a struct; lighter than a list of
+    `json_extract_string` paths), their JSON types one `json_type(line, [...])` (`_t`, numbered)."""
 
     keys: tuple[str, ...]
 
@@ -88,23 +143,30 @@ class _LinePaths:
     def sql(self) -> str:
         return "[" + ", ".join(_lit('$."' + k.replace('"', '\\"') + '"') for k in self.keys) + "]"
 
+    def structure(self) -> str:
+        return _lit(json.dumps(dict.fromkeys(self.keys, "VARCHAR")))
 
-def _jsonl_relation(file: SourceFile) -> Relation:
+    @staticmethod
+    def value(key: str) -> str:
+        return f"_v.{_q(key)}"
+
+
+def _jsonl_relation(con: duckdb.DuckDBPyConnection, file: SourceFile, numbered: bool) -> Relation:
+    lines, positions = _record_lines(con, file, numbered)
     paths = _LinePaths.make()
     # A body marker key must hold an object: only a line with a marker whose text starts like one is parsed again,
     # for the JSON types of its values.
-    mentions = " OR ".join(f"_v[{paths.at(k)}] LIKE '{{%'" for k in shapes.BODY_MARKER_KEYS)
+    mentions = " OR ".join(f"{paths.value(k)} LIKE '{{%'" for k in shapes.BODY_MARKER_KEYS)
     holds = {k: f"_t[{paths.at(k)}] = 'OBJECT'" for k in shapes.BODY_MARKER_KEYS}
     is_envelope = "(" + " OR ".join(holds[k] for k in shapes.ENVELOPE_BODY_KEYS) + ")"
-    body_select, exact, body_fields = shapes.body_sql(
-        "_body", lambda f: f"_v[{paths.at(f)}]", lambda f: f"_t[{paths.at(f)}]", is_envelope
-    )
-    flat = _alias_values(set(paths.keys), lambda a: f"_v[{paths.at(a)}]")
+    body_select, exact, body_fields = shapes.body_sql("_body", paths.value, lambda f: f"_t[{paths.at(f)}]", is_envelope)
+    flat = _alias_values(set(paths.keys), paths.value)
     # Every body field under one CASE: the body SQL is large, and is evaluated for no row of a flat file.
     body = "struct_pack(" + ", ".join(f"{_q(f)} := {body_fields[f]}" for f in FIELDS) + f", _exact := {exact})"
     fields = ", ".join(f"CASE WHEN _is_body THEN {_text('_bf.' + _q(f))} ELSE {flat[f]} END AS {_q(f)}" for f in FIELDS)
-    bodies = " ".join(f"WHEN {holds[k]} THEN _v[{paths.at(k)}]" for k in shapes.ENVELOPE_BODY_KEYS)
-    lines = f"SELECT row_number() OVER () AS _n, line FROM {_lines_reader(file.path)}"
+    bodies = " ".join(f"WHEN {holds[k]} THEN {paths.value(k)}" for k in shapes.ENVELOPE_BODY_KEYS)
+    # A record DuckDB's JSON reader split is JSON; a numbered line is checked here.
+    valid = "json_valid(line)" if numbered else "true"
     sql = f"""(
         SELECT _n, line, _ok, _obj, {fields}, _is_body AND NOT COALESCE(_bf._exact, false) AS _python_reads
         FROM (SELECT *, CASE WHEN _is_body THEN {body} END AS _bf FROM (
@@ -115,40 +177,52 @@ def _jsonl_relation(file: SourceFile) -> Relation:
                     FROM (
                         SELECT *, CASE WHEN {mentions} THEN json_type(line, {paths.sql()}) END AS _t
                         FROM (
-                            SELECT *, CASE WHEN _ok AND _obj THEN json_extract_string(line, {paths.sql()}) END AS _v
+                            SELECT *, CASE WHEN _ok AND _obj THEN json_transform(line, {paths.structure()}) END AS _v
                             FROM (
-                                SELECT _n, line, json_valid(line) AS _ok,
-                                       CASE WHEN starts_with(line, '{{') THEN true ELSE ltrim(line) LIKE '{{%' END
-                                           AS _obj
+                                SELECT _n, line, {valid} AS _ok,
+                                       CASE WHEN starts_with(line, '{{') THEN true
+                                            ELSE ltrim(line, {_JSON_SPACE}) LIKE '{{%' END AS _obj
                                 FROM ({lines})
                                 -- blank lines separate nothing and are not records
-                                WHERE CASE WHEN starts_with(line, '{{') THEN true ELSE TRIM(line) <> '' END)))))))
+                                WHERE CASE WHEN starts_with(line, '{{') THEN true
+                                           ELSE trim(line, {_JSON_SPACE}) <> '' END)))))))
     ) t"""
     return Relation(
         sql=sql, columns=dict.fromkeys(FIELDS, "VARCHAR"), source=_lit(file.name), row_number="t._n",
         record="t.line", raw_record="r._row", text=True,
         pre_reason="CASE WHEN NOT t._ok THEN 'invalid JSON' WHEN NOT t._obj THEN 'JSON line is not an object' END",
-        python_reads="t._python_reads",
+        python_reads="t._python_reads", numbered=numbered, positions=positions,
     )  # fmt: skip
 
 
 # ---- CSV --------------------------------------------------------------------------------------------------
 
 
-def _csv_relation(con: duckdb.DuckDBPyConnection, file: SourceFile, scan_no: int) -> Relation:
+def _csv_reader(path: str, rejects: str) -> str:
+    return (
+        f"read_csv({_lit(path)}, all_varchar = true, header = true, store_rejects = true, "
+        f"rejects_table = {_lit(rejects)}, rejects_scan = {_lit(rejects + '_scan')})"
+    )
+
+
+def _csv_relation(con: duckdb.DuckDBPyConnection, file: SourceFile, scan_no: int, numbered: bool) -> Relation:
     rejects = f"_csv_rejects_{scan_no}"
     for table in (rejects, f"{rejects}_scan"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
-    reader = (
-        f"read_csv({_lit(file.path)}, all_varchar = true, header = true, store_rejects = true, "
-        f"rejects_table = {_lit(rejects)}, rejects_scan = {_lit(rejects + '_scan')})"
-    )
+    reader = _csv_reader(file.path, rejects)
     present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()}
     fields = ", ".join(f"{sql} AS {_q(f)}" for f, sql in _alias_values(present, lambda a: f"t.{_q(a)}").items())
+    number = "row_number() OVER ()" if numbered else "NULL::BIGINT"
+    # A row's number counts the rows DuckDB could split, as the numbered read does.
+    positions = (
+        f"SELECT row_number() OVER () AS _n, to_json(t) AS raw, to_json(t) AS text "
+        f"FROM {_csv_reader(file.path, rejects + '_p')} t"
+    )
     return Relation(
-        sql=f"(SELECT row_number() OVER () AS _n, t AS _record, {fields} FROM {reader} t) t",
+        sql=f"(SELECT {number} AS _n, t AS _record, {fields} FROM {reader} t) t",
         columns=dict.fromkeys(FIELDS, "VARCHAR"), source=_lit(file.name), row_number="t._n",
-        record="t._record", raw_record="to_json(r._row)", text=True, csv_rejects=rejects,
+        record="t._record", raw_record="to_json(r._row)", text=True, csv_rejects=rejects, numbered=numbered,
+        positions=positions, positions_tables=(f"{rejects}_p", f"{rejects}_p_scan"),
     )  # fmt: skip
 
 
@@ -187,22 +261,27 @@ def _parquet_relation(con: duckdb.DuckDBPyConnection, file: SourceFile) -> Relat
 
 
 def read_files(
-    con: duckdb.DuckDBPyConnection, files: list[SourceFile]
+    con: duckdb.DuckDBPyConnection, files: list[SourceFile], numbered: bool = False
 ) -> tuple[list[Relation | None], list[UnreadableFile]]:
     """One relation per file, in file order (None for a file that cannot even be opened, listed with its reason).
-    Nothing is read yet but Parquet footers and CSV headers; a file that fails while the day is written is found
-    by `unreadable_files`."""
+    Nothing is read yet but Parquet footers, CSV headers and the first line of a `.json` file; a file that fails
+    while the day is written is found by `unreadable_files`. `numbered`: text files number their records as they
+    are read (see the module's docstring)."""
     create_work_tables(con)
     relations: list[Relation | None] = []
     unreadable = []
     for scan_no, file in enumerate(files):
+        if file.path.lower().endswith(".zst") and (broken := _zstd_fault(file.path)):
+            unreadable.append(UnreadableFile(file.name, broken, _size(file.path)))
+            relations.append(None)
+            continue
         try:
             if file.format == "parquet":
                 relation = _parquet_relation(con, file)
             elif file.format == "csv":
-                relation = _csv_relation(con, file, scan_no)
+                relation = _csv_relation(con, file, scan_no, numbered)
             else:
-                relation = _jsonl_relation(file)
+                relation = _jsonl_relation(con, file, numbered)
         except duckdb.Error as error:
             unreadable.append(UnreadableFile(file.name, unreadable_reason(file, error), _size(file.path)))
             relations.append(None)
@@ -211,8 +290,26 @@ def read_files(
     return relations, unreadable
 
 
+def _zstd_fault(path: str) -> str | None:
+    """Why a zstd file is not whole, or None. DuckDB reads a truncated zstd stream as if it ended there, without an
+    error, so every frame is decompressed (and dropped) here first: about a second a gigabyte."""
+    frame = None
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                while chunk:
+                    frame = frame or zstandard.ZstdDecompressor().decompressobj()
+                    frame.decompress(chunk)
+                    chunk, frame = (frame.unused_data, None) if frame.eof else (b"", frame)
+    except (OSError, zstandard.ZstdError) as error:
+        return f"unreadable file: the zstd stream is truncated or corrupt ({str(error).splitlines()[0][:300]})"
+    if frame is not None:
+        return "unreadable file: the zstd stream is truncated or corrupt (its last frame ends before it is complete)"
+    return None
+
+
 # Errors that say the SQL is wrong, never the file: they must fail the run, not quarantine a file.
-_FAULTS_OF_THE_QUERY = (
+FAULTS_OF_THE_QUERY = (
     duckdb.BinderException,
     duckdb.ParserException,
     duckdb.CatalogException,
@@ -234,7 +331,7 @@ def unreadable_files(
         )
         try:
             con.execute(scan).fetchall()
-        except _FAULTS_OF_THE_QUERY:
+        except FAULTS_OF_THE_QUERY:
             raise
         except duckdb.Error as error:
             broken.append((position, UnreadableFile(file.name, unreadable_reason(file, error), _size(file.path))))
@@ -243,6 +340,24 @@ def unreadable_files(
                 for table in (relation.csv_rejects, f"{relation.csv_rejects}_scan"):
                     con.execute(f"DROP TABLE IF EXISTS {table}")
     return broken
+
+
+def place(con: duckdb.DuckDBPyConnection, relation: Relation, file_no: int) -> None:
+    """Give the records of file `file_no` set aside by a pass without positions their position and original text
+    (`SET_ASIDE`), from one scan that numbers the file's records and keeps those with the same text. Records with
+    the same text are alike in everything, so which of them gets which position does not matter."""
+    assert relation.positions is not None
+    mine = f"SELECT rowid AS _rid, _raw_record FROM {SET_ASIDE} WHERE source_file_no = {file_no}"
+    con.execute(
+        f"""UPDATE {SET_ASIDE} s SET source_row = p._n, _raw_record = p.raw
+        FROM (SELECT _n, raw, text, row_number() OVER (PARTITION BY text ORDER BY _n) AS _k
+              FROM ({relation.positions}) WHERE text IN (SELECT _raw_record FROM ({mine}))) p,
+             (SELECT _rid, _raw_record, row_number() OVER (PARTITION BY _raw_record ORDER BY _rid) AS _k
+              FROM ({mine})) w
+        WHERE s.rowid = w._rid AND p.text = w._raw_record AND p._k = w._k"""
+    )
+    for table in relation.positions_tables:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _size(path: str) -> int | None:
@@ -262,6 +377,8 @@ def unreadable_reason(file: SourceFile, error: duckdb.Error) -> str:
         kind = f"a line is longer than {limit}"
     elif file.path.lower().endswith(".gz") and ("gzip" in lowered or "compress" in lowered or "inflate" in lowered):
         kind = "the gzip stream is truncated or corrupt"
+    elif file.path.lower().endswith(".zst") and ("zstd" in lowered or "compress" in lowered or "frame" in lowered):
+        kind = "the zstd stream is truncated or corrupt"
     elif file.format == "parquet":
         kind = "not a readable Parquet file"
     else:
@@ -280,12 +397,13 @@ def record_unreadable(con: duckdb.DuckDBPyConnection, day: date, unreadable: lis
 # ---- bodies only Python reads exactly ---------------------------------------------------------------------
 
 
-def read_python_bodies(con: duckdb.DuckDBPyConnection, parquet_files: str, sources: list[str]) -> int:
-    """Read the set-aside body lines (`source_file_no`, `source_row`, `_raw_record`) with genai-prices' extractors
-    in Python: their fields into `_candidates`, the refused ones with their reason into `_rejects`. How many."""
+def read_python_bodies(con: duckdb.DuckDBPyConnection, bodies: str, sources: list[str]) -> int:
+    """Read the set-aside body lines (`source_file_no`, `source_row`, `_raw_record` of the relation `bodies`) with
+    genai-prices' extractors in Python: their fields into `_candidates`, the refused ones with their reason into
+    `_rejects`. How many."""
     total, last = 0, (-1, 0)
     while batch := con.execute(
-        f"""SELECT source_file_no, source_row, _raw_record FROM read_parquet({parquet_files})
+        f"""SELECT source_file_no, source_row, _raw_record FROM {bodies}
         WHERE (source_file_no, source_row) > (?, ?) ORDER BY source_file_no, source_row LIMIT ?""",
         [*last, _PYTHON_BATCH],
     ).fetchall():

@@ -38,7 +38,8 @@ FILES = f"{RAW_SCHEMA}.llm_request_files"
 
 # Columns a stored file may have; the view's others come from the path (usage_date) and `raw.llm_request_files`.
 # `source_row` and `source_file_no` are absent from files kept as they arrived: a row's number there is its
-# position, and its log file the stored file itself.
+# position, and its log file the stored file itself. In a normalised file, `source_row` is NULL for the requests
+# of a text file read without positions (`readers`).
 STORED_COLUMNS: dict[str, str] = {
     name: kind.removesuffix(" NOT NULL")
     for name, kind in REQUEST_COLUMNS.items()
@@ -101,7 +102,8 @@ def view_sql(root: Path, stored_paths: list[str]) -> str:
             CAST(r.output_tokens AS BIGINT) AS output_tokens, r.user_id, r.team, r.project, r.environment,
             r.task_type, CAST(r.latency_ms AS INTEGER) AS latency_ms, r.status,
             CAST(r.reported_cost_usd AS DECIMAL(38, 18)) AS reported_cost_usd, f.source,
-            COALESCE(r.source_row, r.file_row_number + 1) AS source_row, f.ingested_at
+            CASE WHEN r.source_file_no IS NULL THEN r.file_row_number + 1 ELSE r.source_row END AS source_row,
+            f.ingested_at
         FROM read_parquet({files}, hive_partitioning = true, union_by_name = true, file_row_number = true,
                           hive_types = {{'usage_date': DATE, 'version': BIGINT, 'file': INTEGER}}) AS r
         INNER JOIN {FILES} AS f

@@ -39,8 +39,8 @@ class LogSource(Protocol):
 
 
 def file_format(path: str) -> FileFormat | None:
-    """The format of a log file from its name; `.gz` compressed files are read transparently."""
-    name = path.lower().removesuffix(".gz")
+    """The format of a log file from its name; `.gz` and `.zst` compressed files are read transparently."""
+    name = path.lower().removesuffix(".gz").removesuffix(".zst")
     return next((fmt for suffix, fmt in _SUFFIX_FORMATS.items() if name.endswith(suffix)), None)
 
 
