@@ -2,9 +2,12 @@ import os
 import subprocess
 import sys
 import tempfile
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
+from cost_pipelines.warehouse import connect
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DBT_DIR = PROJECT_ROOT / "dbt_project"
@@ -25,6 +28,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     # Importing the Dagster definitions needs the dbt manifest; `make test` builds it, this covers bare pytest.
     if not (DBT_DIR / "target" / "manifest.json").exists():
         subprocess.run([dbt_executable(), "parse", "--profiles-dir", ".", "--quiet"], cwd=DBT_DIR, check=True)
+
+
+def priced_request_costs(duckdb_path: Path) -> dict[str, Decimal | None]:
+    """Build the priced-requests view into the warehouse and read every request's total cost from it."""
+    result = run_dbt_build(duckdb_path, "--select", "+int_llm_requests_priced")
+    assert result.returncode == 0, result.stdout[-4000:]
+    with connect(duckdb_path, read_only=True) as con:
+        return dict(
+            con.execute("SELECT request_id, total_cost_usd FROM intermediate.int_llm_requests_priced").fetchall()
+        )
 
 
 def run_dbt_build(duckdb_path: Path, *extra: str) -> subprocess.CompletedProcess:

@@ -26,7 +26,7 @@ import duckdb
 import pyarrow as pa
 import zstandard
 
-from cost_pipelines.ingest import shapes
+from cost_pipelines.ingest import record_shapes, shapes
 from cost_pipelines.ingest.canonical import ALIASES, FIELDS
 from cost_pipelines.ingest.normalize import Relation, UnreadableFile
 from cost_pipelines.ingest.provider_bodies import UnreadableBody, body_to_fields
@@ -44,6 +44,7 @@ _PYTHON_BATCH = 5_000
 # The longest JSONL line read; a longer one makes its file unreadable. DuckDB's line reader holds a buffer of 16
 # times this (256 MiB) and must: with a smaller buffer, a last line longer than the buffer is dropped silently.
 MAX_LINE_BYTES = 16 * 1024 * 1024
+_MAX_DOCUMENT_BYTES = 256 * 1024 * 1024  # a `.json` file read as one document (a page of an API's records)
 
 
 def create_work_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -95,21 +96,44 @@ def _objects(path: str, layout: str) -> str:
 _JSON_SPACE = "chr(32) || chr(9) || chr(13) || chr(10)"
 
 
-def _is_json_array(con: duckdb.DuckDBPyConnection, file: SourceFile) -> bool:
-    """A `.json` file whose first character (after blank space) is `[` holds one array of records."""
+def _json_layout(con: duckdb.DuckDBPyConnection, file: SourceFile) -> str:
+    """How a JSON file holds its records: 'lines' (one per line), 'array' (a `.json` file whose first character is
+    `[`) or 'page' (a `.json` file that is one object whose `data` holds the records, as APIs page them)."""
     if not file.path.lower().removesuffix(".gz").removesuffix(".zst").endswith(".json"):
-        return False
+        return "lines"
     first = con.execute(
         f"SELECT ltrim(line, {_JSON_SPACE}) FROM {_lines_reader(file.path)} "
         f"WHERE trim(line, {_JSON_SPACE}) <> '' LIMIT 1"
     ).fetchall()
-    return bool(first) and first[0][0].startswith("[")
+    if not first or not first[0][0].startswith(("[", "{")):
+        return "lines"
+    if first[0][0].startswith("["):
+        return "array"
+    try:
+        documents = con.execute(
+            f"SELECT json_type(json, '$.data') FROM {_document_reader(file.path)} LIMIT 2"
+        ).fetchall()
+    except duckdb.Error:
+        return "lines"  # not one JSON document: its lines are read, and the ones that are not JSON quarantined
+    return "page" if len(documents) == 1 and documents[0][0] in ("ARRAY", "OBJECT") else "lines"
+
+
+def _document_reader(path: str) -> str:
+    return f"read_json_objects({_lit(path)}, format = 'auto', maximum_object_size = {_MAX_DOCUMENT_BYTES})"
 
 
 def _record_lines(con: duckdb.DuckDBPyConnection, file: SourceFile, numbered: bool) -> tuple[str, str]:
     """(SQL of the file's records as `_n`, `line`; SQL of `_n`, `raw`, `text` numbering every record for `place`).
     A line's number counts blank lines, as an editor does."""
-    if _is_json_array(con, file):
+    layout = _json_layout(con, file)
+    if layout == "page":
+        records = (
+            "SELECT unnest(CASE WHEN json_type(json, '$.data') = 'ARRAY' THEN json_extract(json, '$.data[*]') "
+            f"ELSE [json_extract(json, '$.data')] END)::VARCHAR AS line FROM {_document_reader(file.path)}"
+        )
+        numbered_sql = f"SELECT row_number() OVER () AS _n, line FROM ({records})"
+        return numbered_sql, f"SELECT _n, line AS raw, line AS text FROM ({numbered_sql})"
+    if layout == "array":
         elements = _objects(file.path, "array")
         numbered_sql = f"SELECT row_number() OVER () AS _n, line FROM ({elements})"
         positions = f"SELECT _n, line AS raw, line AS text FROM ({numbered_sql})"
@@ -134,7 +158,9 @@ class _LinePaths:
 
     @classmethod
     def make(cls) -> _LinePaths:
-        keys = dict.fromkeys([*(a for aliases in ALIASES.values() for a in aliases), *shapes.BODY_MARKER_KEYS])
+        keys = dict.fromkeys(
+            [*(a for aliases in ALIASES.values() for a in aliases), *shapes.BODY_MARKER_KEYS, *record_shapes.top_keys()]
+        )
         return cls(tuple(keys))
 
     def at(self, key: str) -> int:
@@ -154,6 +180,14 @@ class _LinePaths:
 def _jsonl_relation(con: duckdb.DuckDBPyConnection, file: SourceFile, numbered: bool) -> Relation:
     lines, positions = _record_lines(con, file, numbered)
     paths = _LinePaths.make()
+    # A native record (`record_shapes`) is told by its top-level keys; its fields are read in one more parse.
+    native = record_shapes.RECORD_SHAPES
+    native_paths = list(dict.fromkeys(p for shape in native for p in record_shapes.paths_of(shape)))
+    native_fields = [record_shapes.fields_sql(shape, lambda p: f"_nv[{native_paths.index(p) + 1}]") for shape in native]
+    which = " ".join(
+        f"WHEN {record_shapes.detect_sql(shape, paths.value)} THEN {n}" for n, shape in enumerate(native, start=1)
+    )
+    native_json_paths = "[" + ", ".join(_lit(record_shapes.json_path(p)) for p in native_paths) + "]"
     # A body marker key must hold an object: only a line with a marker whose text starts like one is parsed again,
     # for the JSON types of its values.
     mentions = " OR ".join(f"{paths.value(k)} LIKE '{{%'" for k in shapes.BODY_MARKER_KEYS)
@@ -163,20 +197,43 @@ def _jsonl_relation(con: duckdb.DuckDBPyConnection, file: SourceFile, numbered: 
     flat = _alias_values(set(paths.keys), paths.value)
     # Every body field under one CASE: the body SQL is large, and is evaluated for no row of a flat file.
     body = "struct_pack(" + ", ".join(f"{_q(f)} := {body_fields[f]}" for f in FIELDS) + f", _exact := {exact})"
-    fields = ", ".join(f"CASE WHEN _is_body THEN {_text('_bf.' + _q(f))} ELSE {flat[f]} END AS {_q(f)}" for f in FIELDS)
+
+    # Likewise every native field under one CASE, of the shape the record is.
+    native_struct = (
+        "CASE "
+        + " ".join(
+            f"WHEN _native = {n} THEN struct_pack("
+            + ", ".join(f"{_q(f)} := {fields.get(f, 'NULL::VARCHAR')}" for f in FIELDS)
+            + ")"
+            for n, fields in enumerate(native_fields, start=1)
+        )
+        + " END"
+    )
+
+    def field_sql(f: str) -> str:
+        return (
+            f"CASE WHEN _native IS NOT NULL THEN {_text('_nf.' + _q(f))} "
+            f"WHEN _is_body THEN {_text('_bf.' + _q(f))} ELSE {flat[f]} END AS {_q(f)}"
+        )
+
+    fields = ", ".join(field_sql(f) for f in FIELDS)
     bodies = " ".join(f"WHEN {holds[k]} THEN {paths.value(k)}" for k in shapes.ENVELOPE_BODY_KEYS)
     # A record DuckDB's JSON reader split is JSON; a numbered line is checked here.
     valid = "json_valid(line)" if numbered else "true"
     sql = f"""(
         SELECT _n, line, _ok, _obj, {fields}, _is_body AND NOT COALESCE(_bf._exact, false) AS _python_reads
-        FROM (SELECT *, CASE WHEN _is_body THEN {body} END AS _bf FROM (
+        FROM (SELECT *, CASE WHEN _is_body THEN {body} END AS _bf,
+                     CASE WHEN _native IS NOT NULL THEN {native_struct} END AS _nf FROM (
             SELECT *, {body_select} FROM (
                 SELECT *, CASE WHEN _is_body THEN CASE {bodies} ELSE line END END AS _body
                 FROM (
                     SELECT *, COALESCE({" OR ".join(holds.values())}, false) AS _is_body
                     FROM (
-                        SELECT *, CASE WHEN {mentions} THEN json_type(line, {paths.sql()}) END AS _t
-                        FROM (
+                        SELECT *, CASE WHEN _native IS NULL AND ({mentions}) THEN json_type(line, {paths.sql()}) END
+                                      AS _t,
+                               CASE WHEN _native IS NOT NULL THEN json_extract_string(line, {native_json_paths}) END
+                                   AS _nv
+                        FROM (SELECT *, CASE {which} END AS _native FROM (
                             SELECT *, CASE WHEN _ok AND _obj THEN json_transform(line, {paths.structure()}) END AS _v
                             FROM (
                                 SELECT _n, line, {valid} AS _ok,
@@ -185,7 +242,7 @@ def _jsonl_relation(con: duckdb.DuckDBPyConnection, file: SourceFile, numbered: 
                                 FROM ({lines})
                                 -- blank lines separate nothing and are not records
                                 WHERE CASE WHEN starts_with(line, '{{') THEN true
-                                           ELSE trim(line, {_JSON_SPACE}) <> '' END)))))))
+                                           ELSE trim(line, {_JSON_SPACE}) <> '' END))))))))
     ) t"""
     return Relation(
         sql=sql, columns=dict.fromkeys(FIELDS, "VARCHAR"), source=_lit(file.name), row_number="t._n",

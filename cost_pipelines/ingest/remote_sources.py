@@ -10,12 +10,13 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from cost_pipelines.ingest.sources import SourceFile, file_format
+from cost_pipelines.ingest.sources import SourceFile, file_format, for_day
 
 
 @dataclass
 class S3PrefixSource:
-    """Objects under `s3://bucket/<prefix>`, where `{date}` in the prefix is the partition day."""
+    """Objects under `s3://bucket/<prefix>`, where `{date}` (or `{yyyy}/{mm}/{dd}`, see `for_day`) in the prefix is
+    the partition day; every object below it is listed, hour folders included."""
 
     client: Any  # a boto3 S3 client
     bucket: str
@@ -26,7 +27,7 @@ class S3PrefixSource:
 
     def _keys(self, day: date) -> list[str]:
         paginator = self.client.get_paginator("list_objects_v2")
-        prefix = self.prefix.format(date=day.isoformat())
+        prefix = for_day(self.prefix, day)
         pages = paginator.paginate(Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": self.page_size})
         return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []) if not obj["Key"].endswith("/"))
 

@@ -38,15 +38,31 @@ class LogSource(Protocol):
     def describe(self) -> str: ...
 
 
+def for_day(template: str, day: date) -> str:
+    """A path pattern or prefix for one day: `{date}` is YYYY-MM-DD, `{yyyy}`, `{mm}` and `{dd}` its parts (for
+    folders per year, month and day, as Bedrock and CloudTrail deliver them)."""
+    return template.format(date=day.isoformat(), yyyy=f"{day:%Y}", mm=f"{day:%m}", dd=f"{day:%d}")
+
+
+def is_offloaded_body(path: str) -> bool:
+    """A request or response body Bedrock moved out of its invocation log record into the hour's `data/` folder:
+    not a log record (the record itself names it)."""
+    return "/BedrockModelInvocationLogs/" in path and "/data/" in path
+
+
 def file_format(path: str) -> FileFormat | None:
-    """The format of a log file from its name; `.gz` and `.zst` compressed files are read transparently."""
+    """The format of a log file from its name; `.gz` and `.zst` compressed files are read transparently. None for
+    a file that holds no log records."""
+    if is_offloaded_body(path):
+        return None
     name = path.lower().removesuffix(".gz").removesuffix(".zst")
     return next((fmt for suffix, fmt in _SUFFIX_FORMATS.items() if name.endswith(suffix)), None)
 
 
 @dataclass(frozen=True)
 class LocalDirectorySource:
-    """Files under `root` matching `pattern`, where `{date}` stands for the partition day (YYYY-MM-DD)."""
+    """Files under `root` matching `pattern`, where `{date}` stands for the partition day (YYYY-MM-DD); see
+    `for_day` for the other placeholders."""
 
     root: Path
     pattern: str = "{date}/*"
@@ -57,18 +73,18 @@ class LocalDirectorySource:
                 f"the LLM logs folder {self.root} does not exist (or is not a folder): check "
                 "COST_PIPELINES_LLM_LOGS_DIR (or the llm_logs resource's root); nothing was ingested"
             )
-        matches = sorted(self.root.glob(self.pattern.format(date=day.isoformat())))
+        matches = sorted(self.root.glob(for_day(self.pattern, day)))
         files = []
         for path in matches:
-            fmt = file_format(path.name)
+            fmt = file_format(path.as_posix())
             if path.is_file() and fmt is not None:
                 files.append(SourceFile(str(path), str(path.relative_to(self.root)), fmt))
         return files
 
     def skipped_files_for(self, day: date) -> list[str]:
         """Files that match the pattern but are in no accepted format, so they can be reported."""
-        matches = sorted(self.root.glob(self.pattern.format(date=day.isoformat())))
-        return [str(p.relative_to(self.root)) for p in matches if p.is_file() and file_format(p.name) is None]
+        matches = sorted(self.root.glob(for_day(self.pattern, day)))
+        return [str(p.relative_to(self.root)) for p in matches if p.is_file() and file_format(p.as_posix()) is None]
 
     def describe(self) -> str:
         return f"{self.root}/{self.pattern}"

@@ -15,7 +15,7 @@ from cost_pipelines.pricing.load import write_prices
 from cost_pipelines.pricing.model_resolution import PROVIDER_IDS
 from cost_pipelines.pricing.price_table import export_price_rows
 from cost_pipelines.warehouse import connect
-from tests.conftest import run_dbt_build
+from tests.conftest import priced_request_costs
 
 # Raw model strings as providers report them, chosen for price changes (o3, claude-opus-4-6, mistral-large-4,
 # gemini-3-pro-preview, deepseek-v4-pro), long-context tiers (claude-sonnet-4-5, gemini-2.5-pro), off-peak
@@ -88,12 +88,7 @@ def priced(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], dict[s
         for day in DAYS:
             report = ingest_day(con, LocalDirectorySource(tmp / "logs"), day)
             assert report.quarantined == 0, report.quarantine_reasons
-    result = run_dbt_build(db, "--select", "+int_llm_requests_priced")
-    assert result.returncode == 0, result.stdout[-4000:]
-    with connect(db, read_only=True) as con:
-        costs = dict(
-            con.execute("SELECT request_id, total_cost_usd FROM intermediate.int_llm_requests_priced").fetchall()
-        )
+    costs = priced_request_costs(db)
     return rows, costs
 
 

@@ -109,3 +109,29 @@ def test_postgres_table_is_read_one_utc_day_server_side(postgres: PostgresParams
     ]
     assert reasons == [("negative output_tokens: -1",)]
     assert postgres.password not in source.describe()
+
+
+def test_bedrock_invocation_logs_from_their_hour_folders_in_s3(moto_url: str, tmp_path: Path) -> None:
+    fixtures = Path(__file__).parents[1] / "data" / "native_logs" / "bedrock"
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1", aws_access_key_id="testing",
+                      aws_secret_access_key="testing")  # fmt: skip
+    s3.create_bucket(Bucket="bedrock-logs")
+    for path in sorted(p for p in fixtures.rglob("*") if p.is_file()):
+        s3.put_object(Bucket="bedrock-logs", Key=f"org/{path.relative_to(fixtures).as_posix()}", Body=path.read_bytes())
+    # the next day's hour folder, which the day's prefix must not reach
+    s3.put_object(
+        Bucket="bedrock-logs",
+        Key="org/AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/2026/08/02/00/next.json.gz",
+        Body=gzip.compress(b'{"schemaType": "ModelInvocationLog"}\n'),
+    )
+    prefix = "org/AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/{yyyy}/{mm}/{dd}/"
+    source = S3PrefixSource(s3, "bedrock-logs", prefix, tmp_path / "downloads", page_size=1)
+    with connect(tmp_path / "w.duckdb") as con:
+        report = ingest_day(con, source, date(2026, 8, 1))
+        statuses = con.execute("SELECT status, count(*) FROM raw.llm_requests GROUP BY 1 ORDER BY 1").fetchall()
+    assert (report.files, report.rows_kept, report.quarantined) == (2, 4, 0)
+    assert statuses == [("error", 1), ("success", 3)]
+    assert [s for s in report.skipped_files if "/data/" in s] == [
+        "s3://bedrock-logs/org/AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/2026/08/01/10/data/"
+        "9e8d7c6b-5a49-4382-9170-6f5e4d3c2b1a_input.json.gz"
+    ]

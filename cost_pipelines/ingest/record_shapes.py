@@ -1,0 +1,361 @@
+"""Native log records of the tools people already run, recognised by their content and mapped to the canonical
+request, in one table: adding a tool is one entry.
+
+Each shape names the published schema it follows, the key and value that identify its records, and where each
+canonical field is, as a small expression over dotted paths into the record. `fields_sql` turns an entry into SQL
+over a reader's way of getting a path's text (a JSON line, or a CSV column holding JSON), so native records are
+read in the same DuckDB pass as flat ones and checked by the same rules.
+
+Token counts follow the canonical convention: `input_tokens` is the total input, cache reads and writes included;
+a source that reports them outside its input count has them added here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cost_pipelines.warehouse import sql_literal as _lit
+
+
+@dataclass(frozen=True)
+class At:
+    """The text at a dotted path."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class FirstOf:
+    """The first of these paths that holds a non-empty value."""
+
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Const:
+    value: str
+
+
+@dataclass(frozen=True)
+class Count:
+    """A whole number: `required` plus every `added` path present (absent ones are 0). An error record without
+    the count counts 0; any other record without it is quarantined as missing it."""
+
+    required: str | FirstOf
+    added: tuple[str | FirstOf, ...] = ()
+    optional: bool = False  # absent is 0 on every record (a count the source leaves out when there is none)
+
+
+@dataclass(frozen=True)
+class Millis:
+    """A duration at `path` in `unit_ms` milliseconds per unit (1000 for seconds), as whole milliseconds."""
+
+    path: str
+    unit_ms: int = 1
+
+
+@dataclass(frozen=True)
+class Between:
+    """Milliseconds from the timestamp at `start` to the one at `end`."""
+
+    start: str
+    end: str
+
+
+@dataclass(frozen=True)
+class ErrorWhen:
+    """The record is an error when `path` holds one of `values` (any non-empty value when there are none)."""
+
+    path: str
+    values: tuple[str, ...] = ()
+
+
+Value = At | FirstOf | Const | Count | Millis | Between
+
+
+@dataclass(frozen=True)
+class RecordShape:
+    name: str
+    schema: str  # the published schema (document or source file) the mapping follows
+    detect: tuple[str, str | None]  # (top-level key, the value it holds; None: present and not null)
+    fields: dict[str, Value]
+    error: ErrorWhen | None = None
+    also_requires: tuple[str, ...] = field(default=())  # more top-level keys every record of the shape has
+    also_reads: tuple[str, ...] = field(default=())  # paths read by the shape's own SQL (`litellm_input_sql`)
+
+
+# Known model-name prefixes for records that name no provider (Langfuse): the provider whose prices apply. A
+# model written as `provider/model` names its provider; anything else is 'unknown' and is reported unpriced.
+MODEL_PREFIX_PROVIDERS: tuple[tuple[str, str], ...] = (
+    ("gpt-", "openai"),
+    ("o1", "openai"),
+    ("o3", "openai"),
+    ("o4", "openai"),
+    ("chatgpt-", "openai"),
+    ("text-embedding-", "openai"),
+    ("claude", "anthropic"),
+    ("gemini", "google"),
+    ("mistral", "mistral"),
+    ("mixtral", "mistral"),
+    ("codestral", "mistral"),
+    ("ministral", "mistral"),
+    ("deepseek", "deepseek"),
+    ("grok", "x-ai"),
+    ("command", "cohere"),
+)
+
+
+_LITELLM_UNCACHED = "metadata.usage_object.prompt_tokens_details.text_tokens"
+# Langfuse's cache buckets under the names its API (camelCase) and its exports (snake_case) use.
+_LANGFUSE_CACHE_READ = FirstOf(
+    tuple(
+        f"{usage}.{key}"
+        for usage in ("usageDetails", "usage_details")
+        for key in ("input_cached_tokens", "input_cache_read", "cache_read_input_tokens")
+    )
+)
+_LANGFUSE_CACHE_WRITE = FirstOf(
+    tuple(
+        f"{usage}.{key}"
+        for usage in ("usageDetails", "usage_details")
+        for key in ("input_cache_creation", "cache_creation_input_tokens")
+    )
+)
+
+RECORD_SHAPES: tuple[RecordShape, ...] = (
+    RecordShape(
+        name="bedrock_invocation_log",
+        schema="AWS Bedrock model invocation logging, ModelInvocationLog records (schemaVersion 1.0), as delivered "
+        "to S3 and CloudWatch Logs: docs.aws.amazon.com/bedrock/latest/userguide/model-invocation-logging.html",
+        detect=("schemaType", "ModelInvocationLog"),
+        fields={
+            "request_id": At("requestId"),
+            "occurred_at": At("timestamp"),
+            "provider": Const("aws-bedrock"),
+            "model": At("modelId"),
+            "user_id": At("identity.arn"),
+            "team": At("requestMetadata.team"),
+            "project": At("requestMetadata.project"),
+            "environment": At("requestMetadata.environment"),
+            "task_type": At("operation"),
+            # cache reads and writes are counted outside inputTokenCount
+            "input_tokens": Count(
+                "input.inputTokenCount", ("input.cacheReadInputTokenCount", "input.cacheWriteInputTokenCount")
+            ),
+            "cache_read_tokens": Count("input.cacheReadInputTokenCount", optional=True),
+            "cache_write_tokens": Count("input.cacheWriteInputTokenCount", optional=True),
+            "output_tokens": Count("output.outputTokenCount", optional=True),  # none for embeddings
+        },
+        error=ErrorWhen("errorCode"),
+    ),
+    RecordShape(
+        name="litellm_spend_log",
+        schema="LiteLLM proxy LiteLLM_SpendLogs rows (BerriAI/litellm schema.prisma; usage from metadata.usage_object)",
+        detect=("call_type", None),
+        also_requires=("spend", "startTime"),
+        also_reads=(_LITELLM_UNCACHED,),
+        fields={
+            "request_id": At("request_id"),
+            "occurred_at": At("startTime"),
+            "provider": At("custom_llm_provider"),
+            "model": At("model"),
+            "user_id": FirstOf(("end_user", "user")),
+            "team": FirstOf(("metadata.user_api_key_team_alias", "team_id")),
+            "project": At("metadata.user_api_key_alias"),
+            "task_type": At("call_type"),
+            # prompt_tokens already hold cache reads, and cache writes in the LiteLLM versions that report
+            # prompt_tokens_details.text_tokens (the uncached input); `litellm_input_sql` settles the others
+            "input_tokens": Count("prompt_tokens"),
+            "cache_read_tokens": Count(
+                FirstOf(
+                    (
+                        "metadata.usage_object.prompt_tokens_details.cached_tokens",
+                        "metadata.usage_object.cache_read_input_tokens",
+                    )
+                ),
+                optional=True,
+            ),
+            "cache_write_tokens": Count(
+                FirstOf(
+                    (
+                        "metadata.usage_object.cache_creation_input_tokens",
+                        "metadata.usage_object.prompt_tokens_details.cache_creation_tokens",
+                    )
+                ),
+                optional=True,
+            ),
+            "output_tokens": Count("completion_tokens"),
+            "latency_ms": Between("startTime", "endTime"),
+            "reported_cost_usd": At("spend"),
+        },
+        error=ErrorWhen("status", ("failure",)),
+    ),
+    RecordShape(
+        name="langfuse_generation",
+        schema="Langfuse observations of type GENERATION: public API GET /api/public/observations "
+        "(fern observations-v1.yml) and blob-storage exports (snake_case)",
+        detect=("type", "GENERATION"),
+        fields={
+            "request_id": At("id"),
+            "occurred_at": FirstOf(("startTime", "start_time")),
+            "model": FirstOf(("model", "providedModelName", "provided_model_name")),
+            "user_id": FirstOf(("userId", "user_id")),
+            "environment": At("environment"),
+            "task_type": At("name"),
+            # usage buckets are exclusive: `input` holds no cached token
+            "input_tokens": Count(
+                FirstOf(("usageDetails.input", "usage_details.input")), (_LANGFUSE_CACHE_READ, _LANGFUSE_CACHE_WRITE)
+            ),
+            "cache_read_tokens": Count(_LANGFUSE_CACHE_READ, optional=True),
+            "cache_write_tokens": Count(_LANGFUSE_CACHE_WRITE, optional=True),
+            "output_tokens": Count(FirstOf(("usageDetails.output", "usage_details.output"))),
+            "latency_ms": Millis("latency", 1000),  # seconds
+            "reported_cost_usd": FirstOf(("costDetails.total", "cost_details.total", "totalCost", "total_cost")),
+        },
+        error=ErrorWhen("level", ("ERROR",)),
+    ),
+    RecordShape(
+        name="openrouter_generation",
+        schema="OpenRouter generation stats, GET /api/v1/generation `data` (OpenRouterTeam/typescript-sdk "
+        "src/models/operations/getgeneration.ts)",
+        detect=("native_tokens_prompt", None),
+        fields={
+            "request_id": At("id"),
+            "occurred_at": At("created_at"),
+            "provider": Const("openrouter"),
+            "model": At("model"),
+            "user_id": At("external_user"),
+            "task_type": At("api_type"),
+            # native_tokens_cached is inside native_tokens_prompt; cache writes are not reported
+            "input_tokens": Count("native_tokens_prompt"),
+            "cache_read_tokens": Count("native_tokens_cached", optional=True),
+            "output_tokens": Count("native_tokens_completion"),
+            "latency_ms": Millis("latency"),
+            "reported_cost_usd": At("total_cost"),
+        },
+        error=ErrorWhen("finish_reason", ("error",)),
+    ),
+)
+
+
+def json_path(path: str) -> str:
+    """A dotted path as a JSON path (`$."a"."b"`)."""
+    return "$" + "".join('."' + step.replace('"', '\\"') + '"' for step in path.split("."))
+
+
+def top_keys() -> list[str]:
+    """The top-level keys that tell the shapes apart."""
+    return list(dict.fromkeys(k for s in RECORD_SHAPES for k in (s.detect[0], *s.also_requires)))
+
+
+def paths_of(shape: RecordShape) -> list[str]:
+    """Every dotted path the shape reads, its detection and error paths included."""
+    found: list[str] = [shape.detect[0], *shape.also_requires, *shape.also_reads]
+    if shape.error:
+        found.append(shape.error.path)
+
+    def visit(value: Value | str) -> None:
+        if isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, At):
+            found.append(value.path)
+        elif isinstance(value, FirstOf):
+            found.extend(value.paths)
+        elif isinstance(value, Count):
+            for part in (value.required, *value.added):
+                visit(part)
+        elif isinstance(value, Millis):
+            found.append(value.path)
+        elif isinstance(value, Between):
+            found.extend((value.start, value.end))
+
+    for value in shape.fields.values():
+        visit(value)
+    return list(dict.fromkeys(found))
+
+
+def detect_sql(shape: RecordShape, top: Callable[[str], str]) -> str:
+    """SQL: the record is one of this shape's, from the text of its top-level keys (`top(key)`)."""
+    key, value = shape.detect
+    checks = [f"{top(key)} = {_lit(value)}" if value is not None else f"{top(key)} IS NOT NULL"]
+    checks += [f"{top(k)} IS NOT NULL" for k in shape.also_requires]
+    return "(" + " AND ".join(checks) + ")"
+
+
+def _whole(text: str) -> str:
+    return f"COALESCE(CAST(TRY_CAST({text} AS BIGINT) AS VARCHAR) = {text}, false)"
+
+
+def fields_sql(shape: RecordShape, value: Callable[[str], str]) -> dict[str, str]:
+    """Canonical field -> SQL text of it (NULL when absent), from `value(path)`: SQL of the text at a path."""
+    is_error = "false"
+    if shape.error:
+        at = value(shape.error.path)
+        is_error = (
+            f"COALESCE({at} IN ({', '.join(_lit(v) for v in shape.error.values)}), false)"
+            if shape.error.values
+            else f"COALESCE({at} <> '', false)"
+        )
+
+    def text(part: str | FirstOf) -> str:
+        if isinstance(part, FirstOf):
+            return "COALESCE(" + ", ".join(f"NULLIF({value(p)}, '')" for p in part.paths) + ")"
+        return f"NULLIF({value(part)}, '')"
+
+    def count(c: Count) -> str:
+        parts = [text(c.required), *(text(p) for p in c.added)]
+        absent = "'0'" if c.optional else f"CASE WHEN {is_error} THEN '0' END"
+        # A part that is not a whole number is returned as written, so the record is quarantined naming it.
+        bad = " ".join(f"WHEN {p} IS NOT NULL AND NOT {_whole(p)} THEN {p}" for p in parts)
+        total = " + ".join(f"COALESCE(TRY_CAST({p} AS HUGEINT), 0)" for p in parts)
+        return f"CASE WHEN {parts[0]} IS NULL THEN {absent} {bad} ELSE CAST({total} AS VARCHAR) END"
+
+    def sql(v: Value) -> str:
+        if isinstance(v, Const):
+            return _lit(v.value)
+        if isinstance(v, At | FirstOf):
+            return text(v if isinstance(v, FirstOf) else v.path)
+        if isinstance(v, Count):
+            return count(v)
+        if isinstance(v, Millis):
+            return f"CAST(round(TRY_CAST({value(v.path)} AS DOUBLE) * {v.unit_ms}) AS BIGINT)::VARCHAR"
+        start, end = (f"TRY_CAST({value(p)} AS TIMESTAMPTZ)" for p in (v.start, v.end))
+        return f"CAST(epoch_ms({end}) - epoch_ms({start}) AS VARCHAR)"
+
+    fields = {name: sql(v) for name, v in shape.fields.items()}
+    if "provider" not in fields:
+        fields["provider"] = provider_from_model_sql(fields.get("model", "NULL"))
+    status = fields.get("status")
+    fields["status"] = f"CASE WHEN {is_error} THEN 'error' ELSE {status or _lit('success')} END"
+    if shape.name == "litellm_spend_log":
+        fields["input_tokens"] = litellm_input_sql(fields, value)
+    # LiteLLM writes cache_hit / status text; every other field is what the table says
+    fields["latency_ms"] = fields.get("latency_ms", "NULL")
+    return fields
+
+
+def litellm_input_sql(fields: dict[str, str], value: Callable[[str], str]) -> str:
+    """LiteLLM's total input. `prompt_tokens` holds cache reads; whether it holds cache writes depends on the
+    LiteLLM version: when `prompt_tokens_details.text_tokens` (the uncached input) is reported the total is exact,
+    and otherwise cache writes are added when `prompt_tokens` is too small to hold them."""
+    prompt, read, write = fields["input_tokens"], fields["cache_read_tokens"], fields["cache_write_tokens"]
+    uncached = f"NULLIF({value(_LITELLM_UNCACHED)}, '')"
+    as_int = "TRY_CAST({} AS HUGEINT)".format
+    return f"""CASE
+        WHEN {_whole(uncached)} AND {_whole(read)} AND {_whole(write)}
+            THEN CAST({as_int(uncached)} + {as_int(read)} + {as_int(write)} AS VARCHAR)
+        WHEN {_whole(prompt)} AND {_whole(read)} AND {_whole(write)}
+             AND {as_int(prompt)} < {as_int(read)} + {as_int(write)}
+            THEN CAST({as_int(prompt)} + {as_int(write)} AS VARCHAR)
+        ELSE {prompt} END"""
+
+
+def provider_from_model_sql(model: str) -> str:
+    """The provider of a model name, for records that name none (see `MODEL_PREFIX_PROVIDERS`)."""
+    lowered = f"lower({model})"
+    whens = " ".join(f"WHEN starts_with({lowered}, {_lit(p)}) THEN {_lit(v)}" for p, v in MODEL_PREFIX_PROVIDERS)
+    return (
+        f"CASE WHEN {model} IS NULL THEN NULL WHEN contains({model}, '/') THEN split_part({model}, '/', 1) "
+        f"{whens} ELSE 'unknown' END"
+    )
