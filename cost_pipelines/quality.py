@@ -174,3 +174,38 @@ def unexplained_negative_costs(
         "AND CAST(timezone('UTC', charge_period_start) AS DATE) < ? ORDER BY billed_cost",
         [start, end],
     ).fetchall()
+
+
+@dataclass(frozen=True)
+class ModelDrift:
+    provider: str
+    model: str
+    requests: int
+    computed_usd: Decimal
+    reported_usd: Decimal
+
+    @property
+    def drift_usd(self) -> Decimal:
+        return self.computed_usd - self.reported_usd
+
+    @property
+    def share(self) -> Decimal | None:
+        return self.drift_usd / self.reported_usd if self.reported_usd else None
+
+
+def reported_cost_drift(con: duckdb.DuckDBPyConnection, start: date, end: date) -> list[ModelDrift]:
+    """Computed against reported cost per provider and model over the window, the largest relative drift first."""
+    rows = con.execute(
+        """SELECT provider, model, sum(priced_request_count), sum(computed_cost_usd), sum(reported_cost_usd)
+        FROM marts.llm_cost_reconciliation WHERE usage_date >= ? AND usage_date < ? AND priced_request_count > 0
+        GROUP BY 1, 2""",
+        [start, end],
+    ).fetchall()
+    drifts = [ModelDrift(p, m, int(n), Decimal(c), Decimal(r)) for p, m, n, c, r in rows]
+    return sorted(drifts, key=lambda d: (-(abs(d.share) if d.share is not None else Decimal(0)), d.provider, d.model))
+
+
+def drifting(drifts: list[ModelDrift], bound: float) -> list[ModelDrift]:
+    """The models whose |computed - reported| / reported passes `bound`."""
+    limit = Decimal(str(bound))
+    return [d for d in drifts if d.share is not None and abs(d.share) > limit]

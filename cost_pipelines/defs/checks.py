@@ -21,6 +21,7 @@ class QualityThresholds(dg.ConfigurableResource):
 
     max_unpriced_share: float = 0.01
     max_quarantine_share: float = 0.01
+    max_reported_cost_drift: float = 0.01  # |computed - reported| / reported, per model over the partition
 
 
 def _window(context: dg.AssetCheckExecutionContext) -> tuple:
@@ -190,8 +191,50 @@ def estimated_days_are_refreshed(
     )
 
 
+@dg.asset_check(
+    asset=get_asset_key_for_model([cost_dbt_models], "llm_cost_reconciliation"),
+    partitions_def=daily_partitions,
+    description=(
+        "Each model's computed cost stays within the bound of the cost its source reported for the same requests; "
+        "the models that drift most are listed."
+    ),
+)
+def llm_costs_match_reported(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, quality_thresholds: QualityThresholds
+) -> dg.AssetCheckResult:
+    start, end = _window(context)
+    with warehouse.connect(read_only=True) as con:
+        drifts = quality.reported_cost_drift(con, start, end)
+    drifting = quality.drifting(drifts, quality_thresholds.max_reported_cost_drift)
+    rows = [
+        (d.provider, d.model, d.requests, str(d.computed_usd), str(d.reported_usd), str(d.drift_usd),
+         f"{d.share:+.2%}" if d.share is not None else "")
+        for d in drifts[:10]
+    ]  # fmt: skip
+    return dg.AssetCheckResult(
+        passed=not drifting,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            "drifting: " + ", ".join(f"{d.provider}/{d.model} {d.share:+.2%}" for d in drifting[:5])
+            if drifting
+            else None
+        ),
+        metadata={
+            "bound": quality_thresholds.max_reported_cost_drift,
+            "models_compared": len(drifts),
+            "models_drifting": dg.MetadataValue.json([f"{d.provider}/{d.model}" for d in drifting]),
+            "largest_drifts": dg.MetadataValue.md(
+                markdown_table(
+                    ["provider", "model", "requests", "computed USD", "reported USD", "drift USD", "drift"], rows
+                )
+            ),
+        },
+    )
+
+
 checks = [
     llm_costs_reconcile,
+    llm_costs_match_reported,
     unpriced_share_below_bound,
     quarantine_share_below_bound,
     log_files_are_readable,

@@ -2,7 +2,9 @@
   Priced requests summed per day and every dimension a mart groups by: the one pass over the day's requests the
   daily run makes. Requests are first summed per rate (the rates in force for them), and each cost is then its
   token sum times that rate: exactly the sum of the per-request costs, with integer sums over the requests instead
-  of DECIMAL ones. Every mart built from here equals the sum over its requests.
+  of DECIMAL ones. Every mart built from here equals the sum over its requests. Requests that came with a cost
+  reported by their source are summed apart from those without one, so computed and reported cost can be compared
+  over the same requests (llm_cost_reconciliation).
 -#}
 {%- set dimensions = ['usage_date', 'provider', 'model', 'user_id', 'team', 'project', 'environment', 'task_type',
                       'status'] -%}
@@ -19,6 +21,7 @@ with per_rate as (
         {% endfor -%}
         price_row_id,
         override_id,
+        reported_cost_usd is not null as has_reported_cost,
         {% for column in price %}any_value({{ column }}) as {{ column }},
         {% endfor -%}
         any_value(input_usd_per_token) as input_usd_per_token,
@@ -34,7 +37,7 @@ with per_rate as (
         count(latency_ms) as latency_count
     from {{ ref('int_llm_requests_priced') }}
     where {{ in_partition_window('usage_date') }}
-    group by {{ dimensions | join(', ') }}, price_row_id, override_id
+    group by {{ dimensions | join(', ') }}, price_row_id, override_id, has_reported_cost
 ),
 
 costed as (
@@ -51,6 +54,7 @@ costed as (
 select
     {% for column in dimensions[:3] + price + dimensions[3:] %}{{ column }},
     {% endfor -%}
+    has_reported_cost,
     cast(sum(request_count) as bigint) as request_count,
     {% for column in token_sums %}cast(sum({{ column }}) as bigint) as {{ column }},
     {% endfor -%}
