@@ -26,6 +26,18 @@ FIELDS = tuple(ALIASES)
 TOKEN_FIELDS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")
 OPTIONAL_TOKEN_FIELDS = ("cache_read_tokens", "cache_write_tokens")
 
+# One id per provider, whatever a tool calls it (lower-cased first): the provider that bills, not the model's
+# publisher (Anthropic's models on Bedrock are billed by aws-bedrock).
+PROVIDER_ALIASES: dict[str, str] = {
+    "bedrock": "aws-bedrock", "amazon-bedrock": "aws-bedrock", "aws_bedrock": "aws-bedrock",
+    "amazon_bedrock": "aws-bedrock", "bedrock_converse": "aws-bedrock", "amazon bedrock": "aws-bedrock",
+    "vertex": "google-vertex", "vertex_ai": "google-vertex", "vertex-ai": "google-vertex",
+    "vertex_ai_beta": "google-vertex", "google_vertex": "google-vertex",
+    "gemini": "google", "google_ai_studio": "google", "google-ai-studio": "google",
+    "azure": "azure-openai", "azure_openai": "azure-openai", "azure_ai": "azure-openai",
+    "xai": "x-ai", "mistralai": "mistral", "together_ai": "together", "fireworks_ai": "fireworks",
+}  # fmt: skip
+
 SUCCESS_STATUSES = ("success", "ok", "succeeded", "completed", "200")
 ERROR_STATUSES = ("error", "failed", "failure", "timeout", "cancelled")
 

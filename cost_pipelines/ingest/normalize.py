@@ -22,6 +22,7 @@ from cost_pipelines.ingest.canonical import (
     ERROR_STATUSES,
     FIELDS,
     OPTIONAL_TOKEN_FIELDS,
+    PROVIDER_ALIASES,
     REQUEST_COLUMNS,
     SUCCESS_STATUSES,
     TOKEN_FIELDS,
@@ -199,7 +200,12 @@ def _canonical_types(relation: Relation) -> bool:
 def _canonical_values(relation: Relation) -> str:
     """True for a record that is stored exactly as it was read: trimmed, non-empty text, lower-case provider,
     a request id, a canonical status and a latency that fits the stored type."""
-    checks = ["t.request_id IS NOT NULL", "t.provider = lower(t.provider)", "t.status IN ('success', 'error')"]
+    aliases = ", ".join(_lit(a) for a in PROVIDER_ALIASES)
+    checks = [
+        "t.request_id IS NOT NULL",
+        f"t.provider = lower(t.provider) AND t.provider NOT IN ({aliases})",
+        "t.status IN ('success', 'error')",
+    ]
     for f in sorted(_CANONICAL_TEXT & set(relation.columns)):
         # as TRIM would leave it (cheaper than comparing with TRIM's result)
         checks.append(f"(t.{f} IS NULL OR NOT (t.{f} = '' OR t.{f} LIKE ' %' OR t.{f} LIKE '% '))")
@@ -232,13 +238,19 @@ def has_repeats(con: duckdb.DuckDBPyConnection, paths: list[str]) -> bool:
     )
 
 
+def _provider_id(column: str) -> str:
+    """The one id of a provider (`PROVIDER_ALIASES`), lower-cased."""
+    whens = " ".join(f"WHEN {_lit(a)} THEN {_lit(p)}" for a, p in PROVIDER_ALIASES.items())
+    return f"CASE lower({column}) {whens} ELSE lower({column}) END"
+
+
 def _typed_sql(relation: Relation, day: date) -> str:
     """Every record as canonical request columns (typed values where usable), with `reason`, `_row` and
     `_python_reads`. A row without a request id gets a stable hash of its content, so a file read twice still
     dedupes."""
     success = ", ".join(_lit(s) for s in SUCCESS_STATUSES)
     typed = f"""
-        SELECT lower(provider) AS provider, model, occurred_at_n AS occurred_at,
+        SELECT {_provider_id("provider")} AS provider, model, occurred_at_n AS occurred_at,
                input_tokens_n AS input_tokens, COALESCE(cache_read_tokens_n, 0) AS cache_read_tokens,
                COALESCE(cache_write_tokens_n, 0) AS cache_write_tokens, output_tokens_n AS output_tokens,
                user_id, team, project, environment, task_type, latency_ms_n AS latency_ms,

@@ -123,3 +123,25 @@ def test_success_spellings(tmp_path: Path, status: str | None) -> None:
             "input_tokens": 1, "output_tokens": 1, "status": status}  # fmt: skip
     rows, _ = ingest(tmp_path, {"a.jsonl": json.dumps(line) + "\n"})
     assert rows[0]["status"] == "success"
+
+
+def test_one_provider_id_whatever_a_tool_calls_it(tmp_path: Path) -> None:
+    names = ["bedrock", "Amazon-Bedrock", "aws-bedrock", "vertex_ai", "Gemini", "xai", "OpenAI"]
+    lines = [
+        json.dumps(
+            {
+                "request_id": f"r{i}",
+                "occurred_at": "2026-08-01T10:00:00Z",
+                "provider": name,
+                "model": "m",
+                "input_tokens": 1,
+                "output_tokens": 1,
+            }
+        )
+        for i, name in enumerate(names)
+    ]
+    rows, quarantine = ingest(tmp_path, {"a.jsonl": "\n".join(lines) + "\n"})
+    assert quarantine == []
+    assert [r["provider"] for r in rows] == [
+        "aws-bedrock", "aws-bedrock", "aws-bedrock", "google-vertex", "google", "x-ai", "openai",
+    ]  # fmt: skip

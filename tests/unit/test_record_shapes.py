@@ -78,7 +78,7 @@ def test_langfuse_export_rows_name_no_provider(tmp_path: Path) -> None:
         base | {"id": "c", "provided_model_name": "my-finetune"},
         base | {"id": "d"},
     ])  # fmt: skip
-    assert {rid: r["provider"] for rid, r in rows.items()} == {"a": "openai", "b": "mistralai", "c": "unknown"}
+    assert {rid: r["provider"] for rid, r in rows.items()} == {"a": "openai", "b": "mistral", "c": "unknown"}
     assert rows["a"]["latency_ms"] == 1500
     assert quarantined == [(4, "missing provider")]
 
