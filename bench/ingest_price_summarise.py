@@ -82,7 +82,17 @@ STAGE_ORDER = ("prices", "ingest", "dbt", "baseline", "baseline_load", "pipeline
 ROW_BY_ROW_SLICE = 50_000  # requests the row-by-row approach is timed on, then extrapolated
 
 
-FORMATS = ("parquet", "jsonl.gz", "csv.gz", "openai-bodies", "anthropic-bodies")
+FORMATS = ("parquet", "jsonl.gz", "csv.gz", "openai-bodies", "anthropic-bodies", "bedrock", "litellm")
+# For `--format bedrock` every request is a Bedrock invocation: each model is written as the Bedrock model (or
+# cross-region profile) of its class, in the canonical file too, so every baseline prices the same requests.
+BEDROCK_MODELS = {
+    "gpt-4o-2024-08-06": "openai.gpt-oss-120b-1:0", "gpt-4o-mini-2024-07-18": "amazon.nova-lite-v1:0",
+    "gpt-4.1-2025-04-14": "amazon.nova-pro-v1:0", "o3-mini-2025-01-31": "amazon.nova-micro-v1:0",
+    "claude-sonnet-4-5-20250929": "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    "claude-3-5-haiku-20241022": "us.anthropic.claude-3-5-haiku-20241022-v1:0",
+    "claude-opus-4-1-20250805": "us.anthropic.claude-opus-4-1-20250805-v1:0",
+    "gemini-2.5-pro": "meta.llama3-1-70b-instruct-v1:0", "gemini-2.5-flash": "amazon.nova-lite-v1:0",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -254,7 +264,15 @@ def write_logs(work: Workdir, day: date, rows: int) -> None:
 
     parquet = work.parquet(day)
     parquet.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(synthetic_requests(day, rows), parquet, compression="zstd")
+    requests = synthetic_requests(day, rows)
+    if work.fmt == "bedrock":
+        import pyarrow as pa
+
+        models = [BEDROCK_MODELS[m] for m in requests.column("model").to_pylist()]
+        requests = requests.set_column(requests.schema.get_field_index("model"), "model", pa.array(models))
+        provider = pa.array(["aws-bedrock"] * requests.num_rows)
+        requests = requests.set_column(requests.schema.get_field_index("provider"), "provider", provider)
+    pq.write_table(requests, parquet, compression="zstd")
     if work.fmt == "parquet":
         return
     target = work.log_file(day)
@@ -266,6 +284,10 @@ def write_logs(work: Workdir, day: date, rows: int) -> None:
         con.execute(f"COPY (SELECT * FROM {source}) TO '{target}' (FORMAT json, COMPRESSION gzip)")
     elif work.fmt == "csv.gz":
         con.execute(f"COPY (SELECT * FROM {source}) TO '{target}' (FORMAT csv, HEADER, COMPRESSION gzip)")
+    elif work.fmt in _NATIVE_RECORDS:
+        con.execute(
+            f"COPY (SELECT {_NATIVE_RECORDS[work.fmt]} FROM {source}) TO '{target}' (FORMAT json, COMPRESSION gzip)"
+        )
     else:
         envelope = f"SELECT {_ENVELOPE}, {_BODIES[work.fmt]} AS response FROM {source}"
         con.execute(f"COPY ({envelope}) TO '{target}' (FORMAT json, COMPRESSION gzip)")
@@ -423,6 +445,53 @@ _FLAT_COLUMNS = {
     "user_id": "VARCHAR", "team": "VARCHAR", "project": "VARCHAR", "environment": "VARCHAR", "task_type": "VARCHAR",
     "latency_ms": "INTEGER", "status": "VARCHAR",
 }  # fmt: skip
+# Native records as the tools write them (see tests/data/native_logs for one of each, with its schema's source).
+_TIMESTAMP = "strftime(occurred_at, '%Y-%m-%dT%H:%M:%S.%fZ')"
+_NATIVE_RECORDS = {
+    "bedrock": "'ModelInvocationLog' AS schemaType, '1.0' AS schemaVersion, " + _TIMESTAMP + " AS timestamp, "
+    "'123456789012' AS accountId, {'arn': 'arn:aws:sts::123456789012:assumed-role/app/' || user_id} AS identity, "
+    "'us-east-1' AS region, request_id AS requestId, 'InvokeModel' AS operation, model AS modelId, "
+    "{'team': team, 'project': project, 'environment': environment} AS requestMetadata, "
+    "{'inputContentType': 'application/json', "
+    "'inputTokenCount': input_tokens - cache_read_tokens - cache_write_tokens, "
+    "'cacheReadInputTokenCount': cache_read_tokens, 'cacheWriteInputTokenCount': cache_write_tokens} AS input, "
+    "{'outputContentType': 'application/json', 'outputTokenCount': output_tokens} AS output, "
+    "CASE WHEN status = 'error' THEN 'ModelErrorException' END AS errorCode",
+    "litellm": "request_id, 'acompletion' AS call_type, 'hashed-key' AS api_key, 0.0 AS spend, "
+    "input_tokens + output_tokens AS total_tokens, input_tokens AS prompt_tokens, output_tokens AS completion_tokens, "
+    + _TIMESTAMP
+    + " AS startTime, strftime(occurred_at + to_milliseconds(latency_ms), '%Y-%m-%dT%H:%M:%S.%fZ') AS "
+    "endTime, model, model AS model_group, CASE provider WHEN 'google' THEN 'gemini' ELSE provider END AS "
+    "custom_llm_provider, user_id AS user, team AS team_id, '' AS end_user, "
+    "CASE WHEN status = 'error' THEN 'failure' ELSE 'success' END AS status, "
+    "{'user_api_key_alias': project, 'user_api_key_team_alias': team, 'usage_object': {'prompt_tokens': input_tokens, "
+    "'completion_tokens': output_tokens, 'prompt_tokens_details': {'cached_tokens': cache_read_tokens, "
+    "'text_tokens': input_tokens - cache_read_tokens - cache_write_tokens}, "
+    "'cache_creation_input_tokens': cache_write_tokens}} AS metadata",
+}
+_NATIVE_LOAD = {
+    "bedrock": (
+        {"timestamp": "TIMESTAMPTZ", "requestId": "VARCHAR", "modelId": "VARCHAR", "identity": "STRUCT(arn VARCHAR)",
+         "input": "STRUCT(inputTokenCount BIGINT, cacheReadInputTokenCount BIGINT, cacheWriteInputTokenCount BIGINT)",
+         "output": "STRUCT(outputTokenCount BIGINT)", "errorCode": "VARCHAR"},
+        "requestId AS request_id, timestamp AS occurred_at, 'aws-bedrock' AS provider, modelId AS model, "
+        "input.inputTokenCount + input.cacheReadInputTokenCount + input.cacheWriteInputTokenCount AS input_tokens, "
+        "input.cacheReadInputTokenCount AS cache_read_tokens, input.cacheWriteInputTokenCount AS cache_write_tokens, "
+        "output.outputTokenCount AS output_tokens, identity.arn AS user_id, "
+        "CASE WHEN errorCode IS NULL THEN 'success' ELSE 'error' END AS status",
+    ),
+    "litellm": (
+        {"request_id": "VARCHAR", "startTime": "TIMESTAMPTZ", "custom_llm_provider": "VARCHAR", "model": "VARCHAR",
+         "prompt_tokens": "BIGINT", "completion_tokens": "BIGINT", "user": "VARCHAR", "status": "VARCHAR",
+         "metadata": "STRUCT(usage_object STRUCT(prompt_tokens_details STRUCT(cached_tokens BIGINT, "
+         "text_tokens BIGINT), cache_creation_input_tokens BIGINT))"},
+        "request_id, startTime AS occurred_at, CASE custom_llm_provider WHEN 'gemini' THEN 'google' "
+        "ELSE custom_llm_provider END AS provider, model, prompt_tokens AS input_tokens, "
+        "metadata.usage_object.prompt_tokens_details.cached_tokens AS cache_read_tokens, "
+        "metadata.usage_object.cache_creation_input_tokens AS cache_write_tokens, completion_tokens AS output_tokens, "
+        "user AS user_id, status",
+    ),
+}  # fmt: skip
 _ENVELOPE_COLUMNS = {name: kind for name, kind in _FLAT_COLUMNS.items() if name not in (
     "request_id", "model", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")}  # fmt: skip
 _BODY_COLUMNS = {
@@ -457,6 +526,10 @@ def baseline_load_sql(work: Workdir, day: date) -> str:
     if work.fmt == "jsonl.gz":
         return (f"CREATE TABLE requests AS SELECT * FROM read_json('{path}', format = 'newline_delimited', "
                 f"columns = {_columns_struct(_FLAT_COLUMNS)})")  # fmt: skip
+    if work.fmt in _NATIVE_LOAD:
+        columns, select = _NATIVE_LOAD[work.fmt]
+        return (f"CREATE TABLE requests AS SELECT {select} FROM read_json('{path}', format = 'newline_delimited', "
+                f"columns = {_columns_struct(columns)})")  # fmt: skip
     columns = _columns_struct({**_ENVELOPE_COLUMNS, "response": _BODY_COLUMNS[work.fmt]})
     return (f"CREATE TABLE requests AS SELECT r.id AS request_id, occurred_at, provider, r.model AS model, "
             f"{_BODY_TOKENS[work.fmt]}, user_id, team, project, environment, task_type, latency_ms, status "

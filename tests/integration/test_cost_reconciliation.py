@@ -33,6 +33,9 @@ def _requests() -> list[dict]:
         rows.append({"request_id": f"r{n}", "occurred_at": at.isoformat(), "provider": provider, "model": model,
                      "project": "p1" if n < 30 else None, **usage, "cost_usd": str(reported),
                      "_true": true})  # fmt: skip
+    # a model no price covers, whose source reported what it cost: it costs that, and is not compared
+    rows.append({"request_id": "finetune", "occurred_at": "2026-08-01T12:00:00Z", "provider": "openai",
+                 "model": "ft:my-finetune", "input_tokens": 10, "output_tokens": 1, "cost_usd": "0.75"})  # fmt: skip
     # one request without a reported cost: not compared
     rows.append({"request_id": "silent", "occurred_at": "2026-08-01T12:00:00Z", "provider": "openai",
                  "model": "gpt-4o-mini", "input_tokens": 10, "output_tokens": 1})  # fmt: skip
@@ -50,10 +53,17 @@ def test_drift_is_exact_and_the_drifting_model_is_named(tmp_path: Path) -> None:
     with connect(db) as con:
         write_prices(con, export_price_rows())
         ingest_day(con, LocalDirectorySource(tmp_path / "logs"), DAY)
-    result = run_dbt_build(db, "--select", "+llm_cost_reconciliation")
+    result = run_dbt_build(db, "--select", "+llm_cost_reconciliation", "+cost_summary_daily")
     assert result.returncode == 0, result.stdout[-4000:]
     with connect(db, read_only=True) as con:
         drifts = {(d.provider, d.model): d for d in quality.reported_cost_drift(con, DAY, DAY + timedelta(days=1))}
+        finetune = con.execute(
+            "SELECT sum(reporting_request_count), sum(priced_request_count), sum(unpriced_reported_cost_usd) "
+            "FROM marts.llm_cost_reconciliation WHERE model = 'ft:my-finetune'"
+        ).fetchone()
+        day_total, unpriced = con.execute(
+            "SELECT total_cost_usd, unpriced_request_count FROM marts.cost_summary_daily"
+        ).fetchone()
         by_project = con.execute(
             "SELECT project, sum(reporting_request_count) FROM marts.llm_cost_reconciliation GROUP BY 1 ORDER BY 1"
         ).fetchall()
@@ -69,4 +79,10 @@ def test_drift_is_exact_and_the_drifting_model_is_named(tmp_path: Path) -> None:
     assert next(iter(drifts)) == DRIFTING  # the largest drift first
     flagged = quality.drifting(list(drifts.values()), bound=0.01)
     assert [(d.provider, d.model) for d in flagged] == [DRIFTING]
-    assert by_project == [("(none)", 30), ("p1", 30)]
+    assert by_project == [("(none)", 31), ("p1", 30)]
+    assert finetune == (1, 0, Decimal("0.75"))
+    priced = sum(d.computed_usd for d in drifts.values())
+    silent = calc_price(Usage(input_tokens=10, output_tokens=1), "gpt-4o-mini", provider_id="openai",
+                        genai_request_timestamp=datetime(2026, 8, 1, 12, tzinfo=UTC)).total_price  # fmt: skip
+    assert abs(day_total - (priced + silent + Decimal("0.75"))) <= Decimal("1e-9") * 62
+    assert unpriced == 1  # still counted unpriced, so the unpriced check names the model

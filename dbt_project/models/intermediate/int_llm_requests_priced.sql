@@ -6,6 +6,10 @@
   Cache tokens are part of input_tokens: only the rest is billed at the input rate. A token type without
   its own rate is billed as input, which is what genai-prices does too.
 
+  A request no price covers, or that used no token a price counts (a cost-only row), but whose source reported
+  a cost, costs what was reported (price_source 'reported'): never $0, and still counted as unpriced when no price
+  covers it, so the unpriced check names its model.
+
   A view: requests are priced when read, so the daily run never writes a second copy of every request; readers
   filter on usage_date and DuckDB pushes the filter down to the stored days. int_llm_requests_summed stores the
   priced requests summed per day and dimensions, which is what the marts read.
@@ -98,12 +102,25 @@ chosen as (
         on resolved.usage_date = override_prices.usage_date and resolved.request_id = override_prices.request_id
 ),
 
-costed as (
+rated as (
     select
         *,
         input_usd_per_token is not null and output_usd_per_token is not null as is_priced,
         input_tokens - cache_read_tokens - cache_write_tokens as uncached_input_tokens
     from chosen
+),
+
+costed as (
+    select
+        * replace (case when uses_reported then 'reported' else price_source end as price_source)
+    from (
+        select
+            *,
+            coalesce(reported_cost_usd > 0 and (
+                not is_priced or (input_tokens = 0 and output_tokens = 0 and coalesce(request_usd, 0) = 0)
+            ), false) as uses_reported
+        from rated
+    )
 )
 
 select
@@ -128,11 +145,15 @@ select
     output_tokens,
     is_priced,
     case
+        when is_priced and uses_reported then 'priced: no token a price counts; cost as reported by the source'
         when is_priced then 'priced'
-        when match_status = 'unknown_provider' then 'unpriced: provider unknown to genai-prices and no override'
-        when match_status in ('unknown_model', 'unresolved') then 'unpriced: model unknown to genai-prices and no override'
-        when price_source is null then 'unpriced: no price in force at occurred_at'
-        else 'unpriced: price has no token rates'
+        else case
+            when match_status = 'unknown_provider' then 'unpriced: provider unknown to genai-prices and no override'
+            when match_status in ('unknown_model', 'unresolved')
+                then 'unpriced: model unknown to genai-prices and no override'
+            when price_row_id is null and override_id is null then 'unpriced: no price in force at occurred_at'
+            else 'unpriced: price has no token rates'
+        end || case when uses_reported then '; cost as reported by the source' else '' end
     end as pricing_status,
     price_source,
     price_row_id,
@@ -148,7 +169,7 @@ select
         then cache_write_tokens * coalesce(cache_write_usd_per_token, input_usd_per_token) end as cache_write_cost_usd,
     case when is_priced then output_tokens * output_usd_per_token end as output_cost_usd,
     case when is_priced then coalesce(request_usd, cast(0 as decimal(38, 18))) end as request_cost_usd,
-    case when is_priced then
+    case when uses_reported then reported_cost_usd when is_priced then
         uncached_input_tokens * input_usd_per_token
         + cache_read_tokens * coalesce(cache_read_usd_per_token, input_usd_per_token)
         + cache_write_tokens * coalesce(cache_write_usd_per_token, input_usd_per_token)

@@ -22,6 +22,7 @@ with per_rate as (
         price_row_id,
         override_id,
         reported_cost_usd is not null as has_reported_cost,
+        price_source = 'reported' as uses_reported,
         {% for column in price %}any_value({{ column }}) as {{ column }},
         {% endfor -%}
         any_value(input_usd_per_token) as input_usd_per_token,
@@ -37,7 +38,7 @@ with per_rate as (
         count(latency_ms) as latency_count
     from {{ ref('int_llm_requests_priced') }}
     where {{ in_partition_window('usage_date') }}
-    group by {{ dimensions | join(', ') }}, price_row_id, override_id, has_reported_cost
+    group by {{ dimensions | join(', ') }}, price_row_id, override_id, has_reported_cost, uses_reported
 ),
 
 costed as (
@@ -47,7 +48,13 @@ costed as (
         case when is_priced then cache_read_tokens * cache_read_usd_per_token end as cache_read_cost_usd,
         case when is_priced then cache_write_tokens * cache_write_usd_per_token end as cache_write_cost_usd,
         case when is_priced then output_tokens * output_usd_per_token end as output_cost_usd,
-        case when is_priced then request_count * request_usd end as request_cost_usd
+        case when is_priced then request_count * request_usd end as request_cost_usd,
+        -- a reported cost stands for the whole request: it is not split into parts
+        case when uses_reported then reported_cost_usd when is_priced then
+            uncached_input_tokens * input_usd_per_token + cache_read_tokens * cache_read_usd_per_token
+            + cache_write_tokens * cache_write_usd_per_token + output_tokens * output_usd_per_token
+            + request_count * request_usd
+        end as total_cost_usd
     from per_rate
 )
 
@@ -63,8 +70,7 @@ select
     sum(cache_write_cost_usd) as cache_write_cost_usd,
     sum(output_cost_usd) as output_cost_usd,
     sum(request_cost_usd) as request_cost_usd,
-    sum(input_cost_usd + cache_read_cost_usd + cache_write_cost_usd + output_cost_usd + request_cost_usd)
-        as total_cost_usd,
+    sum(total_cost_usd) as total_cost_usd,
     sum(reported_cost_usd) as reported_cost_usd,
     cast(sum(latency_ms_sum) as bigint) as latency_ms_sum,
     cast(sum(latency_count) as bigint) as latency_count
