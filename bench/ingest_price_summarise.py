@@ -1,7 +1,7 @@
 """Benchmark: one day of N synthetic requests ingested, priced and summarised, beside a bare DuckDB baseline.
 
     python bench/ingest_price_summarise.py [--rows 1000000] [--day 2026-09-15] [--keep DIR]
-        [--format parquet|jsonl.gz|csv.gz|openai-bodies|anthropic-bodies]
+        [--format parquet|jsonl.gz|csv.gz|openai-bodies|anthropic-bodies|bedrock|litellm]
 
 The pipeline runs as it does in production: genai-prices' price table, `ingest_day` and `dbt build` for the
 day's window, each into the same fresh DuckDB file. The requests are written in the shape `--format` names (not

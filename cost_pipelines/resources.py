@@ -45,7 +45,8 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class LlmLogSourceResource(dg.ConfigurableResource):
-    """Where LLM request logs are read from; `{date}` in a pattern or prefix is the partition day (YYYY-MM-DD).
+    """Where LLM request logs are read from; `{date}` in a pattern or prefix is the partition day (YYYY-MM-DD),
+    `{yyyy}`, `{mm}` and `{dd}` its parts.
 
     kind "local": files under `root` matching `pattern`. kind "s3": objects under `s3://s3_bucket/s3_prefix`
     (credentials from the standard AWS chain). kind "postgres": a table shaped like the common
@@ -237,6 +238,7 @@ def default_resources() -> dict[str, object]:
         "llm_logs": LlmLogSourceResource(
             kind=_from_env("COST_PIPELINES_LLM_LOGS_KIND", "local"),
             root=str(settings.llm_logs_dir()),
+            pattern=_from_env("COST_PIPELINES_LLM_LOGS_PATTERN", "{date}/*"),
             s3_bucket=_from_env("COST_PIPELINES_LLM_LOGS_S3_BUCKET", ""),
             s3_prefix=_from_env("COST_PIPELINES_LLM_LOGS_S3_PREFIX", "{date}/"),
             postgres_dsn=_from_env("COST_PIPELINES_LLM_LOGS_POSTGRES_DSN", ""),

@@ -182,12 +182,25 @@ def _jsonl_relation(con: duckdb.DuckDBPyConnection, file: SourceFile, numbered: 
     paths = _LinePaths.make()
     # A native record (`record_shapes`) is told by its top-level keys; its fields are read in one more parse.
     native = record_shapes.RECORD_SHAPES
-    native_paths = list(dict.fromkeys(p for shape in native for p in record_shapes.paths_of(shape)))
-    native_fields = [record_shapes.fields_sql(shape, lambda p: f"_nv[{native_paths.index(p) + 1}]") for shape in native]
+    # each shape's own paths only: a Bedrock line is not searched for LiteLLM's
+    native_paths = [record_shapes.paths_of(shape) for shape in native]
+    native_fields = [
+        record_shapes.fields_sql(shape, lambda p, mine=mine: f"_nv[{mine.index(p) + 1}]")
+        for shape, mine in zip(native, native_paths, strict=True)
+    ]
     which = " ".join(
         f"WHEN {record_shapes.detect_sql(shape, paths.value)} THEN {n}" for n, shape in enumerate(native, start=1)
     )
-    native_json_paths = "[" + ", ".join(_lit(record_shapes.json_path(p)) for p in native_paths) + "]"
+    native_values = (
+        "CASE "
+        + " ".join(
+            f"WHEN _native = {n} THEN json_extract_string(line, ["
+            + ", ".join(_lit(record_shapes.json_path(p)) for p in mine)
+            + "])"
+            for n, mine in enumerate(native_paths, start=1)
+        )
+        + " END"
+    )
     # A body marker key must hold an object: only a line with a marker whose text starts like one is parsed again,
     # for the JSON types of its values.
     mentions = " OR ".join(f"{paths.value(k)} LIKE '{{%'" for k in shapes.BODY_MARKER_KEYS)
@@ -231,8 +244,7 @@ def _jsonl_relation(con: duckdb.DuckDBPyConnection, file: SourceFile, numbered: 
                     FROM (
                         SELECT *, CASE WHEN _native IS NULL AND ({mentions}) THEN json_type(line, {paths.sql()}) END
                                       AS _t,
-                               CASE WHEN _native IS NOT NULL THEN json_extract_string(line, {native_json_paths}) END
-                                   AS _nv
+                               CASE WHEN _native IS NOT NULL THEN {native_values} END AS _nv
                         FROM (SELECT *, CASE {which} END AS _native FROM (
                             SELECT *, CASE WHEN _ok AND _obj THEN json_transform(line, {paths.structure()}) END AS _v
                             FROM (

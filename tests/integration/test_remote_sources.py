@@ -1,7 +1,7 @@
 """LLM logs from an S3 prefix (moto's S3 server over HTTP) and from a PostgreSQL table (a real server)."""
 
 import gzip
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -135,3 +135,67 @@ def test_bedrock_invocation_logs_from_their_hour_folders_in_s3(moto_url: str, tm
         "s3://bedrock-logs/org/AWSLogs/123456789012/BedrockModelInvocationLogs/us-east-1/2026/08/01/10/data/"
         "9e8d7c6b-5a49-4382-9170-6f5e4d3c2b1a_input.json.gz"
     ]
+
+
+# LiteLLM's LiteLLM_SpendLogs as its Prisma schema creates it (BerriAI/litellm schema.prisma), the columns used here
+LITELLM_SPEND_LOGS = """
+CREATE TABLE "LiteLLM_SpendLogs" (
+    request_id TEXT PRIMARY KEY, call_type TEXT NOT NULL, api_key TEXT NOT NULL DEFAULT '',
+    spend DOUBLE PRECISION NOT NULL DEFAULT 0.0, total_tokens INTEGER NOT NULL DEFAULT 0,
+    prompt_tokens INTEGER NOT NULL DEFAULT 0, completion_tokens INTEGER NOT NULL DEFAULT 0,
+    "startTime" TIMESTAMP(3) NOT NULL, "endTime" TIMESTAMP(3) NOT NULL, "completionStartTime" TIMESTAMP(3),
+    model TEXT NOT NULL DEFAULT '', model_id TEXT DEFAULT '', model_group TEXT DEFAULT '',
+    custom_llm_provider TEXT DEFAULT '', api_base TEXT DEFAULT '', "user" TEXT DEFAULT '',
+    metadata JSONB DEFAULT '{}', cache_hit TEXT DEFAULT '', cache_key TEXT DEFAULT '',
+    request_tags JSONB DEFAULT '[]', team_id TEXT, end_user TEXT, requester_ip_address TEXT, status TEXT
+)"""
+
+
+def test_litellm_spend_logs_exported_from_postgres_as_the_readme_says(postgres: PostgresParams, tmp_path: Path) -> None:
+    import json
+    import shutil
+    import subprocess
+
+    fixtures = Path(__file__).parents[1] / "data" / "native_logs"
+    records = [json.loads(line) for line in (fixtures / "litellm" / "spend_logs.jsonl").read_text().splitlines()]
+    columns = ("request_id", "call_type", "api_key", "spend", "total_tokens", "prompt_tokens", "completion_tokens",
+               "startTime", "endTime", "completionStartTime", "model", "model_group", "custom_llm_provider", "user",
+               "metadata", "team_id", "end_user", "request_tags", "status")  # fmt: skip
+    dsn = (f"host={postgres.host} port={postgres.port} user={postgres.user} password={postgres.password} "
+           f"dbname={postgres.dbname}")  # fmt: skip
+    with psycopg2.connect(dsn) as con, con.cursor() as cur:
+        cur.execute('DROP TABLE IF EXISTS "LiteLLM_SpendLogs"')
+        cur.execute(LITELLM_SPEND_LOGS)
+        for r in records:
+            values = [json.dumps(r.get(c)) if c in ("metadata", "request_tags") else r.get(c) for c in columns]
+            values = [v.removesuffix("Z") if isinstance(v, str) and c.endswith("Time") else v
+                      for c, v in zip(columns, values, strict=True)]  # fmt: skip
+            cur.execute(
+                f'INSERT INTO "LiteLLM_SpendLogs" ({", ".join(chr(34) + c + chr(34) for c in columns)}) '
+                f"VALUES ({', '.join(['%s'] * len(columns))})",
+                values,
+            )
+    day_dir = tmp_path / "logs" / "2026-08-01"
+    day_dir.mkdir(parents=True)
+    psql = shutil.which("psql") or str(Path(shutil.which("initdb") or "/usr/bin/initdb").parent / "psql")
+    query = (
+        'SELECT row_to_json(s) FROM "LiteLLM_SpendLogs" s\n'
+        "WHERE \"startTime\" >= '2026-08-01' AND \"startTime\" < '2026-08-02';\n"
+    )
+    with open(day_dir / "spend_logs.jsonl", "w") as out:
+        subprocess.run([psql, dsn, "-At"], input=query, stdout=out, text=True, check=True, timeout=60)
+    with connect(tmp_path / "w.duckdb") as con:
+        report = ingest_day(con, LocalDirectorySource(tmp_path / "logs"), date(2026, 8, 1))
+        kept = con.execute(
+            "SELECT request_id, provider, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, status, "
+            "reported_cost_usd, occurred_at FROM raw.llm_requests ORDER BY request_id"
+        ).fetchall()
+    expected = json.loads((fixtures / "expected_usage.json").read_text())["litellm"]
+    assert report.quarantined == 0, report.quarantine_reasons
+    assert [(r[0], r[2], r[3], r[4], r[5], r[6]) for r in kept] == sorted(
+        (e["request_id"], e["input_tokens"], e["cache_read_tokens"], e["cache_write_tokens"], e["output_tokens"],
+         e["status"]) for e in expected
+    )  # fmt: skip
+    assert {r[1] for r in kept} == {"openai", "anthropic"}
+    # timestamp(3) columns carry no zone: read as the UTC times LiteLLM writes
+    assert {r[0]: r[8] for r in kept} == {e["request_id"]: datetime.fromisoformat(e["occurred_at"]) for e in expected}
