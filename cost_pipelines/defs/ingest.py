@@ -118,6 +118,8 @@ def llm_requests(
             "rows_kept": sum(r.rows_kept for r in reports),
             "quarantined": sum(r.quarantined for r in reports),
             "duplicates_dropped": sum(r.duplicates for r in reports),
+            # records of a tool that are no LLM request (a Langfuse trace's spans): counted, not kept
+            "records_not_requests": sum(r.not_requests for r in reports),
             "files_kept_as_they_arrived": sum(r.files_kept_as_is for r in reports),
             # provider bodies the SQL reader does not vouch for, read by genai-prices' extractors in Python
             "bodies_read_in_python": sum(r.read_in_python for r in reports),

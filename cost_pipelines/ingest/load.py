@@ -67,6 +67,7 @@ class DayReport:
     skipped_files: list[str] = field(default_factory=list)  # matched the source but are in no accepted format
     unreadable_files: list[normalize.UnreadableFile] = field(default_factory=list)  # quarantined whole
     read_in_python: int = 0  # provider bodies only genai-prices' extractors read exactly (an unknown shape, …)
+    not_requests: int = 0  # a tool's records that are no LLM request (trace spans): counted, not kept
     files_kept_as_is: int = 0  # canonical Parquet stored as it arrived, not rewritten
     replaced_requests: int = 0  # what the day held before this run
 
@@ -224,10 +225,11 @@ def _write_day(
         written -= moved
         as_is, usable = [], _rows_per_file(con, normalised)
     report.rows_kept = written - report.duplicates
-    if report.rows_in != report.rows_kept + report.quarantined + report.duplicates:
+    if report.rows_in != report.rows_kept + report.quarantined + report.duplicates + report.not_requests:
         raise RowAccountingError(
             f"{day}: read {report.rows_in} records but kept {report.rows_kept}, quarantined "
-            f"{report.quarantined} and dropped {report.duplicates} duplicates; nothing was written"
+            f"{report.quarantined}, dropped {report.duplicates} duplicates and set aside {report.not_requests} "
+            "that are no request; nothing was written"
         )
     return [
         request_store.StoredFile(
@@ -275,6 +277,9 @@ def _write_parts(
             kept[0].replace(normalised)
         else:
             request_store.write_normalised(con, f"SELECT * FROM read_parquet({_glob_list(kept)})", normalised)
+    not_requests = sorted(parts.glob(f"_part={normalize.NOT_REQUEST_PART}/*.parquet"))
+    if not_requests:
+        report.not_requests += scalar(con, f"SELECT count(*) FROM read_parquet({_glob_list(not_requests)})")
     set_aside = sorted(parts.glob(f"_part={normalize.REJECTED_PART}/*.parquet"))
     set_aside += sorted(parts.glob(f"_part={normalize.PYTHON_PART}/*.parquet"))
     if set_aside:

@@ -59,6 +59,7 @@ class Relation:
     rows: int | None = None  # records in the relation, when known without reading it (Parquet metadata)
     pre_reason: str = "NULL"  # SQL over t: why the record is unusable before any field is read (invalid JSON)
     python_reads: str = "false"  # SQL over t: the record is a provider body that only Python reads exactly
+    not_request: str = "false"  # SQL over t: the record is a tool's record that is no LLM request (a trace span)
     csv_rejects: str | None = None  # the table where DuckDB's CSV reader puts the lines it could not split
     numbered: bool = True  # `row_number` is the position; else NULL, and `positions` numbers the records
     positions: str | None = None  # SQL of (`_n`, `raw`: the record's text to quarantine, `text`: as `raw_record`)
@@ -173,6 +174,7 @@ def checked_sql(relation: Relation, day: date, extra: str = "") -> str:
         SELECT * EXCLUDE (_pre_reason), COALESCE(_pre_reason, {_reason_expr(day, typed)}) AS reason FROM (
             SELECT {relation.source} AS source, {relation.row_number} AS row_number, {relation.record} AS _row,
                    {relation.pre_reason} AS _pre_reason, {relation.python_reads} AS _python_reads,
+                   {relation.not_request} AS _not_request,
                    {fields}{", " + extra if extra else ""}
             FROM {relation.sql})"""
 
@@ -255,36 +257,42 @@ def _typed_sql(relation: Relation, day: date) -> str:
                COALESCE(cache_write_tokens_n, 0) AS cache_write_tokens, output_tokens_n AS output_tokens,
                user_id, team, project, environment, task_type, latency_ms_n AS latency_ms,
                CASE WHEN status IS NULL OR lower(status) IN ({success}) THEN 'success' ELSE 'error' END AS status,
-               reported_cost_usd_n AS reported_cost_usd, request_id, source, row_number, reason, _row, _python_reads
+               reported_cost_usd_n AS reported_cost_usd, request_id, source, row_number, reason, _row, _python_reads,
+               _not_request
         FROM ({checked_sql(relation, day)})"""
     return f"""
         SELECT COALESCE(request_id, 'sha-' || md5({content_expr()})) AS request_id, occurred_at,
                CAST(occurred_at AS DATE) AS usage_date, provider, model, input_tokens, cache_read_tokens,
                cache_write_tokens, output_tokens, user_id, team, project, environment, task_type, latency_ms, status,
-               reported_cost_usd, source, row_number AS source_row, now() AS ingested_at, reason, _row, _python_reads
+               reported_cost_usd, source, row_number AS source_row, now() AS ingested_at, reason, _row, _python_reads,
+               _not_request
         FROM ({typed})"""
 
 
 def usable_sql(relation: Relation, day: date) -> str:
     """The relation's usable records as canonical request rows (the columns of `REQUEST_COLUMNS`)."""
-    return f"SELECT * EXCLUDE (reason, _row, _python_reads) FROM ({_typed_sql(relation, day)}) WHERE reason IS NULL"
+    return (
+        f"SELECT * EXCLUDE (reason, _row, _python_reads, _not_request) FROM ({_typed_sql(relation, day)}) "
+        "WHERE reason IS NULL AND NOT _not_request"
+    )
 
 
-# The parts one pass over the day's files writes: requests to store, records to quarantine, bodies for Python.
-KEPT_PART, REJECTED_PART, PYTHON_PART = "kept", "rejected", "python"
+# The parts one pass over the day's files writes: requests to store, records to quarantine, bodies for Python,
+# and records that are no LLM request (counted only).
+KEPT_PART, REJECTED_PART, PYTHON_PART, NOT_REQUEST_PART = "kept", "rejected", "python", "not_request"
 
 
 def parted_sql(relation: Relation, day: date, file_no: int) -> str:
     """Every record of the relation once, in the part it belongs to (`_part`): the stored columns and
     `source_file_no` for every row, the reason and the original record as text only for the others."""
     return f"""
-        SELECT * EXCLUDE (reason, _row, _python_reads, source, usage_date, ingested_at),
+        SELECT * EXCLUDE (reason, _row, _python_reads, _not_request, source, usage_date, ingested_at),
                {file_no} AS source_file_no,
-               CASE WHEN _python_reads THEN '{PYTHON_PART}' WHEN reason IS NULL THEN '{KEPT_PART}'
-                    ELSE '{REJECTED_PART}' END AS _part,
-               CASE WHEN _python_reads OR reason IS NOT NULL THEN reason END AS _reason,
-               CAST(CASE WHEN _python_reads OR reason IS NOT NULL THEN {relation.raw_record} END AS VARCHAR)
-                   AS _raw_record
+               CASE WHEN _not_request THEN '{NOT_REQUEST_PART}' WHEN _python_reads THEN '{PYTHON_PART}'
+                    WHEN reason IS NULL THEN '{KEPT_PART}' ELSE '{REJECTED_PART}' END AS _part,
+               CASE WHEN NOT _not_request AND (_python_reads OR reason IS NOT NULL) THEN reason END AS _reason,
+               CAST(CASE WHEN NOT _not_request AND (_python_reads OR reason IS NOT NULL) THEN {relation.raw_record} END
+                    AS VARCHAR) AS _raw_record
         FROM ({_typed_sql(relation, day)}) r"""
 
 
@@ -299,7 +307,7 @@ def insert_rejected(con: duckdb.DuckDBPyConnection, relation: Relation, day: dat
         con,
         f"""INSERT INTO {target} (partition_date, source, row_number, reason, raw_record, quarantined_at)
         SELECT DATE '{day.isoformat()}', source, row_number, reason, {relation.raw_record}, now()
-        FROM ({checked_sql(relation, day)}) r WHERE reason IS NOT NULL""",
+        FROM ({checked_sql(relation, day)}) r WHERE reason IS NOT NULL AND NOT _not_request""",
     )
 
 

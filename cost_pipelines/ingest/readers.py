@@ -234,7 +234,8 @@ def _jsonl_relation(con: duckdb.DuckDBPyConnection, file: SourceFile, numbered: 
     # A record DuckDB's JSON reader split is JSON; a numbered line is checked here.
     valid = "json_valid(line)" if numbered else "true"
     sql = f"""(
-        SELECT _n, line, _ok, _obj, {fields}, _is_body AND NOT COALESCE(_bf._exact, false) AS _python_reads
+        SELECT _n, line, _ok, _obj, {fields}, _is_body AND NOT COALESCE(_bf._exact, false) AS _python_reads,
+               _native IS NULL AND {record_shapes.not_a_request_sql(paths.value)} AS _not_request
         FROM (SELECT *, CASE WHEN _is_body THEN {body} END AS _bf,
                      CASE WHEN _native IS NOT NULL THEN {native_struct} END AS _nf FROM (
             SELECT *, {body_select} FROM (
@@ -260,7 +261,7 @@ def _jsonl_relation(con: duckdb.DuckDBPyConnection, file: SourceFile, numbered: 
         sql=sql, columns=dict.fromkeys(FIELDS, "VARCHAR"), source=_lit(file.name), row_number="t._n",
         record="t.line", raw_record="r._row", text=True,
         pre_reason="CASE WHEN NOT t._ok THEN 'invalid JSON' WHEN NOT t._obj THEN 'JSON line is not an object' END",
-        python_reads="t._python_reads", numbered=numbered, positions=positions,
+        python_reads="t._python_reads", not_request="t._not_request", numbered=numbered, positions=positions,
     )  # fmt: skip
 
 

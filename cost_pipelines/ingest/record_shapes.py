@@ -239,6 +239,36 @@ RECORD_SHAPES: tuple[RecordShape, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class NotARequest:
+    """Records a tool writes beside its requests that are no LLM request (a trace's spans): counted, not kept."""
+
+    name: str
+    key: str  # a top-level key holding one of `values`
+    values: tuple[str, ...]
+    with_any: tuple[str, ...]  # and one of these top-level keys present, so the record is the tool's
+
+
+NOT_REQUESTS: tuple[NotARequest, ...] = (
+    NotARequest(
+        "langfuse_observation",
+        "type",
+        ("SPAN", "EVENT", "AGENT", "TOOL", "CHAIN", "RETRIEVER", "EVALUATOR", "GUARDRAIL"),
+        ("traceId", "trace_id"),
+    ),
+)
+
+
+def not_a_request_sql(top: Callable[[str], str]) -> str:
+    """SQL: the record is one of `NOT_REQUESTS`, from the text of its top-level keys."""
+    checks = [
+        f"({top(n.key)} IN ({', '.join(_lit(v) for v in n.values)}) AND "
+        f"({' OR '.join(f'{top(k)} IS NOT NULL' for k in n.with_any)}))"
+        for n in NOT_REQUESTS
+    ]
+    return "COALESCE(" + " OR ".join(checks) + ", false)"
+
+
 def json_path(path: str) -> str:
     """A dotted path as a JSON path (`$."a"."b"`)."""
     return "$" + "".join('."' + step.replace('"', '\\"') + '"' for step in path.split("."))
@@ -246,7 +276,9 @@ def json_path(path: str) -> str:
 
 def top_keys() -> list[str]:
     """The top-level keys that tell the shapes apart."""
-    return list(dict.fromkeys(k for s in RECORD_SHAPES for k in (s.detect[0], *s.also_requires)))
+    keys = [k for s in RECORD_SHAPES for k in (s.detect[0], *s.also_requires)]
+    keys += [k for n in NOT_REQUESTS for k in (n.key, *n.with_any)]
+    return list(dict.fromkeys(keys))
 
 
 def paths_of(shape: RecordShape) -> list[str]:

@@ -36,7 +36,7 @@ def _ingest(tmp_path: Path, files: dict[str, bytes]) -> tuple[DayReport, list[tu
         quarantined = con.execute(
             "SELECT row_number, reason, raw_record FROM raw.llm_requests_quarantine ORDER BY row_number"
         ).fetchall()
-    assert report.rows_in == report.rows_kept + report.quarantined + report.duplicates
+    assert report.rows_in == report.rows_kept + report.quarantined + report.duplicates + report.not_requests
     return report, kept, quarantined
 
 
