@@ -30,7 +30,7 @@ from cost_pipelines.ingest import record_shapes, shapes
 from cost_pipelines.ingest.canonical import ALIASES, FIELDS
 from cost_pipelines.ingest.normalize import Relation, UnreadableFile
 from cost_pipelines.ingest.provider_bodies import UnreadableBody, body_to_fields
-from cost_pipelines.ingest.sources import SourceFile
+from cost_pipelines.ingest.sources import SourceFile, uncompressed_name
 from cost_pipelines.warehouse import scalar
 from cost_pipelines.warehouse import sql_identifier as _q
 from cost_pipelines.warehouse import sql_literal as _lit
@@ -99,7 +99,7 @@ _JSON_SPACE = "chr(32) || chr(9) || chr(13) || chr(10)"
 def _json_layout(con: duckdb.DuckDBPyConnection, file: SourceFile) -> str:
     """How a JSON file holds its records: 'lines' (one per line), 'array' (a `.json` file whose first character is
     `[`) or 'page' (a `.json` file that is one object whose `data` holds the records, as APIs page them)."""
-    if not file.path.lower().removesuffix(".gz").removesuffix(".zst").endswith(".json"):
+    if not uncompressed_name(file.path).endswith(".json"):
         return "lines"
     first = con.execute(
         f"SELECT ltrim(line, {_JSON_SPACE}) FROM {_lines_reader(file.path)} "
@@ -181,26 +181,7 @@ def _jsonl_relation(con: duckdb.DuckDBPyConnection, file: SourceFile, numbered: 
     lines, positions = _record_lines(con, file, numbered)
     paths = _LinePaths.make()
     # A native record (`record_shapes`) is told by its top-level keys; its fields are read in one more parse.
-    native = record_shapes.RECORD_SHAPES
-    # each shape's own paths only: a Bedrock line is not searched for LiteLLM's
-    native_paths = [record_shapes.paths_of(shape) for shape in native]
-    native_fields = [
-        record_shapes.fields_sql(shape, lambda p, mine=mine: f"_nv[{mine.index(p) + 1}]")
-        for shape, mine in zip(native, native_paths, strict=True)
-    ]
-    which = " ".join(
-        f"WHEN {record_shapes.detect_sql(shape, paths.value)} THEN {n}" for n, shape in enumerate(native, start=1)
-    )
-    native_values = (
-        "CASE "
-        + " ".join(
-            f"WHEN _native = {n} THEN json_extract_string(line, ["
-            + ", ".join(_lit(record_shapes.json_path(p)) for p in mine)
-            + "])"
-            for n, mine in enumerate(native_paths, start=1)
-        )
-        + " END"
-    )
+    which, native_values, native_struct = record_shapes.native_sql(paths.value, "line")
     # A body marker key must hold an object: only a line with a marker whose text starts like one is parsed again,
     # for the JSON types of its values.
     mentions = " OR ".join(f"{paths.value(k)} LIKE '{{%'" for k in shapes.BODY_MARKER_KEYS)
@@ -210,18 +191,6 @@ def _jsonl_relation(con: duckdb.DuckDBPyConnection, file: SourceFile, numbered: 
     flat = _alias_values(set(paths.keys), paths.value)
     # Every body field under one CASE: the body SQL is large, and is evaluated for no row of a flat file.
     body = "struct_pack(" + ", ".join(f"{_q(f)} := {body_fields[f]}" for f in FIELDS) + f", _exact := {exact})"
-
-    # Likewise every native field under one CASE, of the shape the record is.
-    native_struct = (
-        "CASE "
-        + " ".join(
-            f"WHEN _native = {n} THEN struct_pack("
-            + ", ".join(f"{_q(f)} := {fields.get(f, 'NULL::VARCHAR')}" for f in FIELDS)
-            + ")"
-            for n, fields in enumerate(native_fields, start=1)
-        )
-        + " END"
-    )
 
     def field_sql(f: str) -> str:
         return (

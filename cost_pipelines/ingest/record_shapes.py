@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from cost_pipelines.ingest.canonical import FIELDS
 from cost_pipelines.warehouse import sql_literal as _lit
 
 
@@ -71,7 +72,17 @@ class ErrorWhen:
     values: tuple[str, ...] = ()
 
 
-Value = At | FirstOf | Const | Count | Millis | Between
+@dataclass(frozen=True)
+class InputTotal:
+    """The total input of a source whose `count` holds cache reads and, depending on the source's version, cache
+    writes or not: exact (uncached + cache reads + cache writes) when the uncached input at `uncached` is reported,
+    else the count, with cache writes added when it is too small to hold them."""
+
+    count: Count
+    uncached: str
+
+
+Value = At | FirstOf | Const | Count | InputTotal | Millis | Between
 
 
 @dataclass(frozen=True)
@@ -82,7 +93,6 @@ class RecordShape:
     fields: dict[str, Value]
     error: ErrorWhen | None = None
     also_requires: tuple[str, ...] = field(default=())  # more top-level keys every record of the shape has
-    also_reads: tuple[str, ...] = field(default=())  # paths read by the shape's own SQL (`litellm_input_sql`)
 
 
 # Known model-name prefixes for records that name no provider (Langfuse): the provider whose prices apply. A
@@ -106,7 +116,6 @@ MODEL_PREFIX_PROVIDERS: tuple[tuple[str, str], ...] = (
 )
 
 
-_LITELLM_UNCACHED = "metadata.usage_object.prompt_tokens_details.text_tokens"
 # Langfuse's cache buckets under the names its API (camelCase) and its exports (snake_case) use.
 _LANGFUSE_CACHE_READ = FirstOf(
     tuple(
@@ -154,7 +163,6 @@ RECORD_SHAPES: tuple[RecordShape, ...] = (
         schema="LiteLLM proxy LiteLLM_SpendLogs rows (BerriAI/litellm schema.prisma; usage from metadata.usage_object)",
         detect=("call_type", None),
         also_requires=("spend", "startTime"),
-        also_reads=(_LITELLM_UNCACHED,),
         fields={
             "request_id": At("request_id"),
             "occurred_at": At("startTime"),
@@ -164,9 +172,10 @@ RECORD_SHAPES: tuple[RecordShape, ...] = (
             "team": FirstOf(("metadata.user_api_key_team_alias", "team_id")),
             "project": At("metadata.user_api_key_alias"),
             "task_type": At("call_type"),
-            # prompt_tokens already hold cache reads, and cache writes in the LiteLLM versions that report
-            # prompt_tokens_details.text_tokens (the uncached input); `litellm_input_sql` settles the others
-            "input_tokens": Count("prompt_tokens"),
+            # prompt_tokens hold cache reads; cache writes only in some LiteLLM versions
+            "input_tokens": InputTotal(
+                Count("prompt_tokens"), "metadata.usage_object.prompt_tokens_details.text_tokens"
+            ),
             "cache_read_tokens": Count(
                 FirstOf(
                     (
@@ -283,7 +292,7 @@ def top_keys() -> list[str]:
 
 def paths_of(shape: RecordShape) -> list[str]:
     """Every dotted path the shape reads, its detection and error paths included."""
-    found: list[str] = [shape.detect[0], *shape.also_requires, *shape.also_reads]
+    found: list[str] = [shape.detect[0], *shape.also_requires]
     if shape.error:
         found.append(shape.error.path)
 
@@ -297,6 +306,9 @@ def paths_of(shape: RecordShape) -> list[str]:
         elif isinstance(value, Count):
             for part in (value.required, *value.added):
                 visit(part)
+        elif isinstance(value, InputTotal):
+            visit(value.count)
+            found.append(value.uncached)
         elif isinstance(value, Millis):
             found.append(value.path)
         elif isinstance(value, Between):
@@ -350,6 +362,8 @@ def fields_sql(shape: RecordShape, value: Callable[[str], str]) -> dict[str, str
             return text(v if isinstance(v, FirstOf) else v.path)
         if isinstance(v, Count):
             return count(v)
+        if isinstance(v, InputTotal):
+            return count(v.count)  # settled once the cache counts are known, below
         if isinstance(v, Millis):
             return f"CAST(round(TRY_CAST({value(v.path)} AS DOUBLE) * {v.unit_ms}) AS BIGINT)::VARCHAR"
         start, end = (f"TRY_CAST({value(p)} AS TIMESTAMPTZ)" for p in (v.start, v.end))
@@ -360,19 +374,17 @@ def fields_sql(shape: RecordShape, value: Callable[[str], str]) -> dict[str, str
         fields["provider"] = provider_from_model_sql(fields.get("model", "NULL"))
     status = fields.get("status")
     fields["status"] = f"CASE WHEN {is_error} THEN 'error' ELSE {status or _lit('success')} END"
-    if shape.name == "litellm_spend_log":
-        fields["input_tokens"] = litellm_input_sql(fields, value)
-    # LiteLLM writes cache_hit / status text; every other field is what the table says
-    fields["latency_ms"] = fields.get("latency_ms", "NULL")
+    for name, v in shape.fields.items():
+        if isinstance(v, InputTotal):
+            fields[name] = _input_total_sql(
+                fields[name], fields["cache_read_tokens"], fields["cache_write_tokens"], text(v.uncached)
+            )
     return fields
 
 
-def litellm_input_sql(fields: dict[str, str], value: Callable[[str], str]) -> str:
-    """LiteLLM's total input. `prompt_tokens` holds cache reads; whether it holds cache writes depends on the
-    LiteLLM version: when `prompt_tokens_details.text_tokens` (the uncached input) is reported the total is exact,
-    and otherwise cache writes are added when `prompt_tokens` is too small to hold them."""
-    prompt, read, write = fields["input_tokens"], fields["cache_read_tokens"], fields["cache_write_tokens"]
-    uncached = f"NULLIF({value(_LITELLM_UNCACHED)}, '')"
+def _input_total_sql(counted: str, read: str, write: str, uncached: str) -> str:
+    """SQL of `InputTotal` over the SQL of its count, the cache counts and the uncached input."""
+    prompt = counted
     as_int = "TRY_CAST({} AS HUGEINT)".format
     return f"""CASE
         WHEN {_whole(uncached)} AND {_whole(read)} AND {_whole(write)}
@@ -381,6 +393,32 @@ def litellm_input_sql(fields: dict[str, str], value: Callable[[str], str]) -> st
              AND {as_int(prompt)} < {as_int(read)} + {as_int(write)}
             THEN CAST({as_int(prompt)} + {as_int(write)} AS VARCHAR)
         ELSE {prompt} END"""
+
+
+def native_sql(top: Callable[[str], str], record: str) -> tuple[str, str, str]:
+    """SQL reading native records from the JSON text in column `record`, given `top(key)`, the text of a top-level
+    key: (the WHENs telling which shape a record is, as `_native` = its number; the CASE of its own paths' values
+    as `_nv`, one parse; the CASE of the struct of every canonical field, over `_native` and `_nv`)."""
+    paths = [
+        paths_of(shape) for shape in RECORD_SHAPES
+    ]  # each shape's own: a Bedrock line is not searched for LiteLLM's
+    fields = [
+        fields_sql(shape, lambda p, mine=mine: f"_nv[{mine.index(p) + 1}]")
+        for shape, mine in zip(RECORD_SHAPES, paths, strict=True)
+    ]
+    which = " ".join(f"WHEN {detect_sql(shape, top)} THEN {n}" for n, shape in enumerate(RECORD_SHAPES, start=1))
+    values = " ".join(
+        f"WHEN _native = {n} THEN json_extract_string({record}, [{', '.join(_lit(json_path(p)) for p in mine)}])"
+        for n, mine in enumerate(paths, start=1)
+    )
+    # every field under one CASE: native SQL is large, and evaluated for no row of a flat file
+    struct = " ".join(
+        f"WHEN _native = {n} THEN struct_pack("
+        + ", ".join(f'"{f}" := {own.get(f, "NULL::VARCHAR")}' for f in FIELDS)
+        + ")"
+        for n, own in enumerate(fields, start=1)
+    )
+    return which, f"CASE {values} END", f"CASE {struct} END"
 
 
 def provider_from_model_sql(model: str) -> str:

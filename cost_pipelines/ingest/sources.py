@@ -50,12 +50,17 @@ def is_offloaded_body(path: str) -> bool:
     return "/BedrockModelInvocationLogs/" in path and "/data/" in path
 
 
+def uncompressed_name(path: str) -> str:
+    """The file's name in lower case without the compression DuckDB reads transparently (`.gz`, `.zst`)."""
+    return path.lower().removesuffix(".gz").removesuffix(".zst")
+
+
 def file_format(path: str) -> FileFormat | None:
     """The format of a log file from its name; `.gz` and `.zst` compressed files are read transparently. None for
     a file that holds no log records."""
     if is_offloaded_body(path):
         return None
-    name = path.lower().removesuffix(".gz").removesuffix(".zst")
+    name = uncompressed_name(path)
     return next((fmt for suffix, fmt in _SUFFIX_FORMATS.items() if name.endswith(suffix)), None)
 
 
