@@ -254,36 +254,32 @@ def _write_parts(
 ) -> dict[int, int]:
     """One pass over the files `others`: usable rows into `normalised`, the rejected ones into the quarantine,
     the bodies for Python read and added. Records read per file."""
-    parts = normalised.parent.parent / "parts"
-    shutil.rmtree(parts, ignore_errors=True)
-    parts.parent.mkdir(parents=True, exist_ok=True)
+    # One file, not one per part: DuckDB's partitioned write costs a fifth more than the pass itself. When every
+    # record is kept (most days), that file is the day's normalised file; otherwise the parts are taken from it.
+    passed = normalised.parent.parent / "pass.parquet"
+    passed.parent.mkdir(parents=True, exist_ok=True)
     union = " UNION ALL ".join(normalize.parted_sql(relations[i], day, i) for i in others)
-    con.execute(f"COPY ({union}) TO {_lit(str(parts))} (FORMAT parquet, PARTITION_BY (_part))")
-    written = sorted(parts.glob("_part=*/*.parquet"))
+    con.execute(f"COPY ({union}) TO {_lit(str(passed))} (FORMAT parquet)")
     records: dict[int, int] = dict.fromkeys(others, 0)
-    if written:
-        for file_no, count in con.execute(
-            f"SELECT source_file_no, count(*) FROM read_parquet({_glob_list(written)}, hive_partitioning = false) "
-            "GROUP BY 1"
-        ).fetchall():
-            records[file_no] += count
+    parts: dict[str, int] = {}
+    for file_no, part, count in con.execute(
+        f"SELECT source_file_no, _part, count(*) FROM read_parquet({_lit(str(passed))}) GROUP BY ALL"
+    ).fetchall():
+        records[file_no] += count
+        parts[part] = parts.get(part, 0) + count
     names = [f.name for f in files]
     for i in others:
         records[i] += readers.take_csv_rejects(con, relations[i], names[i])
-    kept = sorted((parts / f"_part={normalize.KEPT_PART}").glob("*.parquet"))
-    if kept:
+    if set(parts) == {normalize.KEPT_PART}:
         normalised.parent.mkdir(parents=True, exist_ok=True)
-        if len(kept) == 1:
-            kept[0].replace(normalised)
-        else:
-            request_store.write_normalised(con, f"SELECT * FROM read_parquet({_glob_list(kept)})", normalised)
-    not_requests = sorted(parts.glob(f"_part={normalize.NOT_REQUEST_PART}/*.parquet"))
-    if not_requests:
-        report.not_requests += scalar(con, f"SELECT count(*) FROM read_parquet({_glob_list(not_requests)})")
-    set_aside = sorted(parts.glob(f"_part={normalize.REJECTED_PART}/*.parquet"))
-    set_aside += sorted(parts.glob(f"_part={normalize.PYTHON_PART}/*.parquet"))
-    if set_aside:
-        _set_aside(con, relations, others, set_aside)
+        passed.replace(normalised)  # its pass columns (`_part`, `_reason`, `_raw_record`) are 'kept' and NULL
+        return records
+    of_part = f"SELECT * FROM read_parquet({_lit(str(passed))}) WHERE _part"
+    if parts.get(normalize.KEPT_PART):
+        request_store.write_normalised(con, f"{of_part} = '{normalize.KEPT_PART}'", normalised)
+    report.not_requests += parts.get(normalize.NOT_REQUEST_PART, 0)
+    if parts.get(normalize.REJECTED_PART) or parts.get(normalize.PYTHON_PART):
+        _set_aside(con, relations, others, f"{of_part} IN ('{normalize.REJECTED_PART}', '{normalize.PYTHON_PART}')")
         report.quarantined += scalar(
             con,
             f"""INSERT INTO {QUARANTINE} (partition_date, source, row_number, reason, raw_record, quarantined_at)
@@ -295,18 +291,17 @@ def _write_parts(
         if scalar(con, f"SELECT count(*) FROM {bodies}"):
             report.read_in_python = readers.read_python_bodies(con, bodies, names)
             _add_python_bodies(con, files, others, day, normalised, report)
-    shutil.rmtree(parts, ignore_errors=True)
+    passed.unlink()
     return records
 
 
 def _set_aside(
-    con: duckdb.DuckDBPyConnection, relations: list[normalize.Relation], others: list[int], parts: list[Path]
+    con: duckdb.DuckDBPyConnection, relations: list[normalize.Relation], others: list[int], set_aside: str
 ) -> None:
-    """Load what a pass did not keep into `SET_ASIDE`, with the position of every record."""
+    """Load what a pass did not keep (`set_aside`, SQL) into `SET_ASIDE`, with the position of every record."""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {readers.SET_ASIDE} AS
-        SELECT source_file_no, source_row, _reason, _raw_record, _part
-        FROM read_parquet({_glob_list(parts)}, hive_partitioning = true, hive_types = {{'_part': VARCHAR}})"""
+        SELECT source_file_no, source_row, _reason, _raw_record, _part FROM ({set_aside})"""
     )
     unplaced = {n for (n,) in con.execute(
         f"SELECT DISTINCT source_file_no FROM {readers.SET_ASIDE} WHERE source_row IS NULL").fetchall()}  # fmt: skip
@@ -339,10 +334,6 @@ def _add_python_bodies(
     combined.replace(normalised)
     for _, relation in candidates:
         report.quarantined += normalize.insert_rejected(con, relation, day, QUARANTINE)
-
-
-def _glob_list(paths: list[Path]) -> str:
-    return "[" + ", ".join(_lit(str(p)) for p in paths) + "]"
 
 
 def _rows_per_file(con: duckdb.DuckDBPyConnection, normalised: Path) -> dict[int, int]:

@@ -39,7 +39,8 @@ FILES = f"{RAW_SCHEMA}.llm_request_files"
 # Columns a stored file may have; the view's others come from the path (usage_date) and `raw.llm_request_files`.
 # `source_row` and `source_file_no` are absent from files kept as they arrived: a row's number there is its
 # position, and its log file the stored file itself. In a normalised file, `source_row` is NULL for the requests
-# of a text file read without positions (`readers`).
+# of a text file read without positions (`readers`). A normalised file written by a pass whose every record was kept
+# also holds that pass's own columns (`_part`, `_reason`, `_raw_record`), which the view does not read.
 STORED_COLUMNS: dict[str, str] = {
     name: kind.removesuffix(" NOT NULL")
     for name, kind in REQUEST_COLUMNS.items()
