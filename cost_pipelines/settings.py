@@ -20,6 +20,7 @@ FOCUS_DIR_ENV = "COST_PIPELINES_FOCUS_DIR"
 BUDGETS_ENV = "COST_PIPELINES_BUDGETS"
 DUCKDB_MEMORY_LIMIT_ENV = "COST_PIPELINES_DUCKDB_MEMORY_LIMIT"
 WAREHOUSE_LOCK_TIMEOUT_ENV = "COST_PIPELINES_WAREHOUSE_LOCK_TIMEOUT"
+MODEL_ALIASES_ENV = "COST_PIPELINES_MODEL_ALIASES"
 
 DEFAULT_START_DATE = "2026-08-01"
 
@@ -47,6 +48,15 @@ def budgets_path() -> Path:
 def budgets_path_origin() -> str:
     """Where the budgets path comes from, for messages about it."""
     return f"set by {BUDGETS_ENV}" if BUDGETS_ENV in os.environ else f"the default: {BUDGETS_ENV} is not set"
+
+
+def model_aliases_path() -> Path | None:
+    """The CSV of model aliases (`pricing.model_resolution`): the file the variable names, which must exist, else
+    `model_aliases.csv` in the checkout when there is one."""
+    if MODEL_ALIASES_ENV in os.environ:
+        return Path(os.environ[MODEL_ALIASES_ENV]).resolve()
+    default = PROJECT_ROOT / "model_aliases.csv"
+    return default if default.exists() else None
 
 
 def duckdb_memory_limit() -> str:

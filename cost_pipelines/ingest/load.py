@@ -13,8 +13,7 @@ from cost_pipelines import settings
 from cost_pipelines.faults import crash_point
 from cost_pipelines.ingest import normalize, readers, request_store
 from cost_pipelines.ingest.sources import LogSource, SourceFile
-from cost_pipelines.pricing.model_resolution import resolve_models
-from cost_pipelines.pricing.price_table import genai_prices_version
+from cost_pipelines.pricing.model_resolution import read_model_aliases, resolution_tag, resolve_models
 from cost_pipelines.warehouse import RAW_SCHEMA, ensure_raw_tables, scalar, transaction
 from cost_pipelines.warehouse import sql_literal as _lit
 
@@ -383,8 +382,11 @@ def _reason_counts(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, int]:
 
 
 def update_model_map(con: duckdb.DuckDBPyConnection, pairs_sql: str, params: list | None = None) -> list[str]:
-    """Resolve (provider, model) pairs that are new, or were resolved by another genai-prices version."""
-    version = genai_prices_version()
+    """Resolve (provider, model) pairs that are new, or were resolved by another genai-prices version or with
+    other model aliases (`settings.model_aliases_path`)."""
+    aliases_path = settings.model_aliases_path()
+    aliases = read_model_aliases(aliases_path) if aliases_path else {}
+    version = resolution_tag(aliases)
     pairs = con.execute(
         f"""SELECT p.provider, p.model FROM ({pairs_sql}) p
         LEFT JOIN {RAW_SCHEMA}.llm_model_map m USING (provider, model)
@@ -393,7 +395,7 @@ def update_model_map(con: duckdb.DuckDBPyConnection, pairs_sql: str, params: lis
         SELECT provider, model FROM {RAW_SCHEMA}.llm_model_map WHERE resolved_with <> ?""",
         [*(params or []), version, version],
     ).fetchall()
-    resolutions = resolve_models(pairs)
+    resolutions = resolve_models(pairs, aliases)
     if resolutions:
         con.executemany(
             f"INSERT OR REPLACE INTO {RAW_SCHEMA}.llm_model_map VALUES (?, ?, ?, ?, ?, ?, ?, now())",

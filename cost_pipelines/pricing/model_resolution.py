@@ -6,9 +6,12 @@ cannot be joined to price rows by equality.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import csv
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from functools import cache
+from pathlib import Path
 
 from genai_prices import data_snapshot, types
 
@@ -47,7 +50,52 @@ def _owners() -> dict[int, types.Provider]:
     return owners
 
 
-def resolve_model(provider: str, model: str) -> ModelResolution:
+# A model string a log writes that names no model by itself (a Bedrock application inference profile ARN, an
+# Azure deployment name), keyed by (provider, model as logged): the model it stands for, as its owner lists it.
+ModelAliases = Mapping[tuple[str, str], str]
+ALIAS_COLUMNS = ("provider", "model", "resolves_as")
+
+
+class ModelAliasesError(ValueError):
+    """The model alias file cannot be used as it is."""
+
+
+def read_model_aliases(path: Path) -> dict[tuple[str, str], str]:
+    """The aliases of a CSV file with the columns `provider,model,resolves_as` (provider ids as ingest writes
+    them, e.g. `aws-bedrock`)."""
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as error:
+        raise ModelAliasesError(f"model aliases {path}: cannot be read ({error.strerror})") from None
+    aliases: dict[tuple[str, str], str] = {}
+    for line, row in enumerate(rows, start=2):
+        values = {c: (row.get(c) or "").strip() for c in ALIAS_COLUMNS}
+        if not all(values.values()):
+            raise ModelAliasesError(f"model aliases {path}, line {line}: needs {', '.join(ALIAS_COLUMNS)}")
+        key = (values["provider"].lower(), values["model"])
+        if aliases.get(key, values["resolves_as"]) != values["resolves_as"]:
+            raise ModelAliasesError(f"model aliases {path}, line {line}: {key[1]} resolves as two models")
+        aliases[key] = values["resolves_as"]
+    return aliases
+
+
+def resolution_tag(aliases: ModelAliases) -> str:
+    """What a resolution was made with: the genai-prices version and, when there are aliases, their digest, so a
+    changed alias file resolves every pair again."""
+    if not aliases:
+        return genai_prices_version()
+    listed = "\n".join(f"{p}\t{m}\t{t}" for (p, m), t in sorted(aliases.items()))
+    return f"{genai_prices_version()}+aliases:{hashlib.sha256(listed.encode()).hexdigest()[:12]}"
+
+
+def resolve_model(provider: str, model: str, aliases: ModelAliases | None = None) -> ModelResolution:
+    """The genai-prices model of a (provider, model) pair; an alias resolves as the model it stands for."""
+    aliases = aliases or {}
+    target = aliases.get((provider, model))
+    if target is not None:
+        found = resolve_model(provider, target)
+        return replace(found, model=model, resolved_with=resolution_tag(aliases))
     snapshot = data_snapshot.get_snapshot()
     provider_id = PROVIDER_IDS.get(provider, provider)
     try:
@@ -62,5 +110,9 @@ def resolve_model(provider: str, model: str) -> ModelResolution:
     return ModelResolution(provider, model, owner.id, found.id, found.name, "matched", genai_prices_version())
 
 
-def resolve_models(pairs: Iterable[tuple[str, str]]) -> list[ModelResolution]:
-    return [resolve_model(provider, model) for provider, model in sorted(set(pairs))]
+def resolve_models(pairs: Iterable[tuple[str, str]], aliases: ModelAliases | None = None) -> list[ModelResolution]:
+    tag = resolution_tag(aliases or {})
+    return [
+        replace(resolution, resolved_with=tag)
+        for resolution in (resolve_model(provider, model, aliases) for provider, model in sorted(set(pairs)))
+    ]
