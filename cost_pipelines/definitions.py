@@ -2,11 +2,25 @@
 
 import dagster as dg
 
-from cost_pipelines.defs import alert_sensors, alerts, analytics, aws, checks, dbt, focus, ingest, jobs, report, reprice
+from cost_pipelines.defs import (
+    alert_sensors,
+    alerts,
+    analytics,
+    aws,
+    checks,
+    dbt,
+    focus,
+    ingest,
+    jobs,
+    provider_usage,
+    report,
+    reprice,
+)
 from cost_pipelines.resources import default_resources
 
 defs = dg.Definitions(
     assets=[
+        provider_usage.provider_usage_pages,
         ingest.llm_requests,
         ingest.llm_prices,
         aws.aws_cost_explorer_daily,

@@ -105,6 +105,32 @@ def unreadable_files(con: duckdb.DuckDBPyConnection, start: date, end: date) -> 
 
 
 @dataclass(frozen=True)
+class UsageOverlap:
+    """A provider's day that request logs and the provider's usage buckets both cover."""
+
+    day: date
+    provider: str
+    logged_requests: int
+    bucket_requests: int | None
+    logged_input_tokens: int
+    bucket_input_tokens: int
+
+    @property
+    def logged_share(self) -> float | None:
+        """The logs' input tokens as a share of the buckets': below 1, the logs miss traffic the provider billed."""
+        return self.logged_input_tokens / self.bucket_input_tokens if self.bucket_input_tokens else None
+
+
+def usage_overlaps(con: duckdb.DuckDBPyConnection, start: date, end: date) -> list[UsageOverlap]:
+    rows = con.execute(
+        "SELECT usage_date, provider, logged_requests, bucket_requests, logged_input_tokens, bucket_input_tokens "
+        "FROM raw.llm_usage_overlaps WHERE usage_date >= ? AND usage_date < ? ORDER BY 1, 2",
+        [start, end],
+    ).fetchall()
+    return [UsageOverlap(*row) for row in rows]
+
+
+@dataclass(frozen=True)
 class FactReconciliation:
     cost_explorer_usd: Decimal
     fact_cloud_usd: Decimal

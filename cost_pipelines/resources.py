@@ -23,8 +23,8 @@ from cost_pipelines.alerts.channels import (
     url_problem,
 )
 from cost_pipelines.aws.cost_explorer import CostExplorerClient
-from cost_pipelines.ingest.remote_sources import PostgresTableSource, S3PrefixSource
-from cost_pipelines.ingest.sources import LocalDirectorySource, LogSource
+from cost_pipelines.ingest.remote_sources import LiteLlmSpendLogsSource, PostgresTableSource, S3PrefixSource
+from cost_pipelines.ingest.sources import LocalDirectorySource, LogSource, SavedPagesSource
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -51,6 +51,8 @@ class LlmLogSourceResource(dg.ConfigurableResource):
     kind "local": files under `root` matching `pattern`. kind "s3": objects under `s3://s3_bucket/s3_prefix`
     (credentials from the standard AWS chain). kind "postgres": a table shaped like the common
     llm_cost_records log table at `postgres_dsn` (set it from an environment variable: it holds a password).
+    kind "litellm": LiteLLM proxy's `LiteLLM_SpendLogs` table at `postgres_dsn` (`postgres_table` names it when
+    it is not the default).
     """
 
     kind: str = "local"
@@ -72,7 +74,43 @@ class LlmLogSourceResource(dg.ConfigurableResource):
             return S3PrefixSource(client, self.s3_bucket, self.s3_prefix, downloads)
         if self.kind == "postgres":
             return PostgresTableSource(self.postgres_dsn, self.postgres_table, download_dir=downloads)
-        raise ValueError(f"LLM log source kind must be local, s3 or postgres, not {self.kind!r}")
+        if self.kind == "litellm":
+            table = "LiteLLM_SpendLogs" if self.postgres_table == "llm_cost_records" else self.postgres_table
+            return LiteLlmSpendLogsSource(self.postgres_dsn, table, download_dir=downloads)
+        raise ValueError(f"LLM log source kind must be local, s3, postgres or litellm, not {self.kind!r}")
+
+
+class ProviderUsageResource(dg.ConfigurableResource):
+    """The providers' own usage reports (OpenAI's organization Usage API, Anthropic's Admin API usage report),
+    pulled with an admin key each (set them from the environment: `dg.EnvVar`), saved under `pages_root`. A
+    provider without a key is not pulled. `*_base_url` is for a proxy or a test server."""
+
+    openai_admin_key: str = ""
+    anthropic_admin_key: str = ""
+    openai_base_url: str = ""
+    anthropic_base_url: str = ""
+    pages_root: str = ""
+    trailing_days: int = 2  # the days before the partition pulled again: a provider's report fills in late
+    timeout_seconds: float = 30.0
+
+    def configured(self) -> list[str]:
+        keys = {"openai": self.openai_admin_key, "anthropic": self.anthropic_admin_key}
+        return [name for name, key in keys.items() if key]
+
+    def key(self, provider: str) -> str:
+        return {"openai": self.openai_admin_key, "anthropic": self.anthropic_admin_key}[provider]
+
+    def base_url(self, provider: str) -> str | None:
+        return {"openai": self.openai_base_url, "anthropic": self.anthropic_base_url}[provider] or None
+
+    def root(self) -> Path:
+        return Path(self.pages_root) if self.pages_root else settings.data_dir() / "provider_usage"
+
+    def pages_source(self) -> SavedPagesSource:
+        return SavedPagesSource(self.root(), tuple(self.configured()))
+
+    def secrets(self) -> list[str]:
+        return [k for k in (self.openai_admin_key, self.anthropic_admin_key) if k]
 
 
 class FocusExportsResource(dg.ConfigurableResource):
@@ -243,6 +281,13 @@ def default_resources() -> dict[str, object]:
             s3_prefix=_from_env("COST_PIPELINES_LLM_LOGS_S3_PREFIX", "{date}/"),
             postgres_dsn=_from_env("COST_PIPELINES_LLM_LOGS_POSTGRES_DSN", ""),
             postgres_table=_from_env("COST_PIPELINES_LLM_LOGS_POSTGRES_TABLE", "llm_cost_records"),
+        ),
+        "provider_usage": ProviderUsageResource(
+            openai_admin_key=_from_env("OPENAI_ADMIN_KEY", ""),
+            anthropic_admin_key=_from_env("ANTHROPIC_ADMIN_KEY", ""),
+            openai_base_url=_from_env("COST_PIPELINES_OPENAI_BASE_URL", ""),
+            anthropic_base_url=_from_env("COST_PIPELINES_ANTHROPIC_BASE_URL", ""),
+            pages_root=_from_env("COST_PIPELINES_PROVIDER_USAGE_DIR", ""),
         ),
         "focus_exports": FocusExportsResource(root=str(settings.focus_exports_dir())),
         "cost_explorer": CostExplorerResource(

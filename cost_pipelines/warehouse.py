@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 
 from cost_pipelines import settings
-from cost_pipelines.ingest.canonical import QUARANTINE_COLUMNS, UNREADABLE_FILE_COLUMNS
+from cost_pipelines.ingest.canonical import QUARANTINE_COLUMNS, UNREADABLE_FILE_COLUMNS, USAGE_OVERLAP_COLUMNS
 
 RAW_SCHEMA = "raw"
 
@@ -25,15 +25,18 @@ PRICE_COLUMNS: dict[str, str] = {
     "time_until": "TIME",
     "min_input_tokens": "BIGINT NOT NULL",
     "max_input_tokens": "BIGINT",
+    "service_tier": "VARCHAR NOT NULL",
     "input_usd_per_mtok": "DECIMAL(38, 20)",
     "output_usd_per_mtok": "DECIMAL(38, 20)",
     "cache_read_usd_per_mtok": "DECIMAL(38, 20)",
     "cache_write_usd_per_mtok": "DECIMAL(38, 20)",
+    "cache_write_1h_usd_per_mtok": "DECIMAL(38, 20)",
     "request_usd_per_k": "DECIMAL(38, 20)",
     "input_usd_per_token": "DECIMAL(38, 18)",
     "output_usd_per_token": "DECIMAL(38, 18)",
     "cache_read_usd_per_token": "DECIMAL(38, 18)",
     "cache_write_usd_per_token": "DECIMAL(38, 18)",
+    "cache_write_1h_usd_per_token": "DECIMAL(38, 18)",
     "request_usd": "DECIMAL(38, 18)",
     "other_price_keys": "VARCHAR",
     "deprecated": "BOOLEAN NOT NULL",
@@ -210,6 +213,12 @@ def _create(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str],
     con.execute(f"CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.{table} ({body}{extra})")
 
 
+def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str]) -> None:
+    for name, kind in columns.items():
+        nullable = kind.removesuffix(" NOT NULL")
+        con.execute(f"ALTER TABLE {RAW_SCHEMA}.{table} ADD COLUMN IF NOT EXISTS {name} {nullable}")
+
+
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
     from cost_pipelines.ingest import request_store
@@ -217,8 +226,10 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     request_store.ensure(con)
     _create(con, "llm_requests_quarantine", QUARANTINE_COLUMNS)
     _create(con, "llm_unreadable_files", UNREADABLE_FILE_COLUMNS)
+    _create(con, "llm_usage_overlaps", USAGE_OVERLAP_COLUMNS)
     _create(con, "llm_model_map", MODEL_MAP_COLUMNS, ", PRIMARY KEY (provider, model)")
     _create(con, "llm_prices", PRICE_COLUMNS)
+    _add_missing_columns(con, "llm_prices", PRICE_COLUMNS)  # replaced whole on every load: nullable is enough
     _create(con, "aws_cost_explorer_daily", CE_COLUMNS)
     from cost_pipelines.focus.load import ensure_tables as ensure_focus_tables
 

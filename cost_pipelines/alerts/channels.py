@@ -23,16 +23,15 @@ import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from cost_pipelines.alerts.evaluate import Alert
 from cost_pipelines.alerts.messages import email_message, slack_payload, webhook_payload
+from cost_pipelines.http import retry_after_seconds
 
 SIGNATURE_HEADER = "X-Cost-Pipelines-Signature"
 TIMESTAMP_HEADER = "X-Cost-Pipelines-Timestamp"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-MAX_RETRY_AFTER_SECONDS = 3600.0
 
 
 class DeliveryError(Exception):
@@ -79,22 +78,6 @@ def url_problem(value: str, variable: str) -> str | None:
     except ValueError:
         return f"{variable} has an invalid port"
     return None
-
-
-def retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """`Retry-After` as seconds from `now`: delta-seconds or an HTTP date, never negative, at most an hour."""
-    if not value or not value.strip():
-        return None
-    value = value.strip()
-    if value.isdigit():
-        seconds = float(value)
-    else:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        seconds = (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() - now.timestamp()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
 
 
 def _network_failure(error: BaseException, timeout: float, prefix: str = "") -> DeliveryError:

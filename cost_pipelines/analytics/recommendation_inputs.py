@@ -91,12 +91,13 @@ def load_repricings(
             JOIN _alternatives AS a ON r.price_model_id = a.current_model_id
             LEFT JOIN staging.stg_llm__prices AS p
                 ON p.price_provider_id = r.price_provider_id AND p.price_model_id = a.alternative_model_id
+                AND p.service_tier = r.service_tier
                 AND r.occurred_at >= p.effective_from
                 AND (p.effective_until IS NULL OR r.occurred_at < p.effective_until)
                 AND (p.time_from IS NULL OR CAST(timezone('UTC', r.occurred_at) AS TIME) >= p.time_from)
                 AND (p.time_until IS NULL OR CAST(timezone('UTC', r.occurred_at) AS TIME) < p.time_until)
-                AND r.input_tokens >= p.min_input_tokens
-                AND (p.max_input_tokens IS NULL OR r.input_tokens <= p.max_input_tokens)
+                AND coalesce(r.tier_input_tokens, r.input_tokens) >= p.min_input_tokens
+                AND (p.max_input_tokens IS NULL OR coalesce(r.tier_input_tokens, r.input_tokens) <= p.max_input_tokens)
             WHERE r.usage_date BETWEEN $start AND $end AND r.is_priced
             GROUP BY ALL
             """,

@@ -10,7 +10,7 @@ from cost_pipelines.aws.cost_explorer import RESTATED_DAYS
 from cost_pipelines.defs.aws import AWS_COST_EXPLORER
 from cost_pipelines.defs.dbt import cost_dbt_models
 from cost_pipelines.defs.focus import FOCUS_CHARGES
-from cost_pipelines.defs.ingest import LLM_QUARANTINE
+from cost_pipelines.defs.ingest import LLM_QUARANTINE, LLM_REQUESTS
 from cost_pipelines.defs.metadata import markdown_table
 from cost_pipelines.defs.partitions import daily_partitions
 from cost_pipelines.resources import WarehouseResource
@@ -232,7 +232,59 @@ def llm_costs_match_reported(
     )
 
 
+@dg.asset_check(
+    asset=LLM_REQUESTS,
+    partitions_def=daily_partitions,
+    description=(
+        "No provider's day is covered by both request logs and the provider's own usage buckets; where one is, "
+        "only the logs are counted and the two are compared (the logs' share of the buckets' input tokens)."
+    ),
+)
+def usage_reports_agree_with_request_logs(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    start, end = _window(context)
+    with warehouse.connect(read_only=True) as con:
+        found = quality.usage_overlaps(con, start, end)
+    rows = [
+        (o.day, o.provider, o.logged_requests, "" if o.bucket_requests is None else o.bucket_requests,
+         o.logged_input_tokens, o.bucket_input_tokens, "" if o.logged_share is None else f"{o.logged_share:.1%}")
+        for o in found[:50]
+    ]  # fmt: skip
+    return dg.AssetCheckResult(
+        passed=not found,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            "counted once, from the request logs: "
+            + ", ".join(
+                f"{o.provider} {o.day}" + ("" if o.logged_share is None else f" (logs {o.logged_share:.1%} of report)")
+                for o in found[:5]
+            )
+            if found
+            else None
+        ),
+        metadata={
+            "overlapping_days": len(found),
+            "overlaps": dg.MetadataValue.md(
+                markdown_table(
+                    [
+                        "day",
+                        "provider",
+                        "logged requests",
+                        "report requests",
+                        "logged input tokens",
+                        "report input tokens",
+                        "logs / report",
+                    ],
+                    rows,
+                )
+            ),
+        },
+    )
+
+
 checks = [
+    usage_reports_agree_with_request_logs,
     llm_costs_reconcile,
     llm_costs_match_reported,
     unpriced_share_below_bound,

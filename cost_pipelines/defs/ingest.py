@@ -10,14 +10,17 @@ from pydantic import Field
 from cost_pipelines.defs.metadata import query_markdown
 from cost_pipelines.defs.owners import OWNERS_INGEST
 from cost_pipelines.defs.partitions import daily_partitions, single_run
+from cost_pipelines.defs.provider_usage import PROVIDER_USAGE_PAGES
 from cost_pipelines.ingest.load import DayReport, IngestPolicy, ingest_day
+from cost_pipelines.ingest.sources import CombinedSource, LogSource
 from cost_pipelines.pricing.load import write_prices
 from cost_pipelines.pricing.price_table import export_price_rows, genai_prices_version
-from cost_pipelines.resources import LlmLogSourceResource, WarehouseResource
+from cost_pipelines.resources import LlmLogSourceResource, ProviderUsageResource, WarehouseResource
 
 LLM_REQUESTS = dg.AssetKey(["raw", "llm_requests"])
 LLM_QUARANTINE = dg.AssetKey(["raw", "llm_requests_quarantine"])
 LLM_MODEL_MAP = dg.AssetKey(["raw", "llm_model_map"])
+LLM_USAGE_OVERLAPS = dg.AssetKey(["raw", "llm_usage_overlaps"])
 LLM_PRICES = dg.AssetKey(["raw", "llm_prices"])
 
 _INGEST_TAGS = {"domain": "llm"}
@@ -47,7 +50,9 @@ class LlmRequestsConfig(dg.Config):
         dg.AssetSpec(
             LLM_REQUESTS,
             description="Canonical LLM request records, one UTC day per partition, replaced atomically on re-run: "
-            "Parquet files beside the warehouse, read through the view raw.llm_requests.",
+            "Parquet files beside the warehouse, read through the view raw.llm_requests. Read from the LLM log "
+            "source and the providers' saved usage pages.",
+            deps=[PROVIDER_USAGE_PAGES],
             group_name="ingest",
             owners=OWNERS_INGEST,
             kinds={"duckdb", "parquet", "python"},
@@ -69,6 +74,15 @@ class LlmRequestsConfig(dg.Config):
             kinds={"duckdb"},
             tags=_INGEST_TAGS,
         ),
+        dg.AssetSpec(
+            LLM_USAGE_OVERLAPS,
+            description="Providers and days that request logs and the provider's own usage buckets both cover: "
+            "only the logs are counted, and the two are compared.",
+            group_name="ingest",
+            owners=OWNERS_INGEST,
+            kinds={"duckdb"},
+            tags=_INGEST_TAGS,
+        ),
     ],
     partitions_def=daily_partitions,
     backfill_policy=single_run,
@@ -78,8 +92,11 @@ def llm_requests(
     config: LlmRequestsConfig,
     warehouse: WarehouseResource,
     llm_logs: LlmLogSourceResource,
+    provider_usage: ProviderUsageResource,
 ) -> Iterator[dg.MaterializeResult]:
-    source = llm_logs.source()
+    source: LogSource = llm_logs.source()
+    if provider_usage.configured():
+        source = CombinedSource((source, provider_usage.pages_source()))
     window = context.partition_time_window
     reports: list[DayReport] = []
     with warehouse.connect() as con:
@@ -128,7 +145,7 @@ def llm_requests(
                 [{"day": str(r.day), "file": u.source, "reason": u.reason} for r in reports for u in r.unreadable_files]
             ),
             "dagster/row_count": sum(r.rows_kept for r in reports),
-            "source": llm_logs.source().describe(),
+            "source": source.describe(),
             "preview": dg.MetadataValue.md(preview),
         },
     )
@@ -138,6 +155,14 @@ def llm_requests(
             "dagster/row_count": sum(r.quarantined for r in reports),
             "reasons": dg.MetadataValue.json(dict(reasons.most_common())),
             "unreadable_files": sum(len(r.unreadable_files) for r in reports),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=LLM_USAGE_OVERLAPS,
+        metadata={
+            "overlaps": dg.MetadataValue.json(
+                {str(r.day): r.overlapping_providers for r in reports if r.overlapping_providers}
+            ),
         },
     )
     yield dg.MaterializeResult(

@@ -19,6 +19,7 @@ from cost_pipelines.warehouse import sql_literal as _lit
 
 QUARANTINE = f"{RAW_SCHEMA}.llm_requests_quarantine"
 UNREADABLE = f"{RAW_SCHEMA}.llm_unreadable_files"
+OVERLAPS = f"{RAW_SCHEMA}.llm_usage_overlaps"
 
 
 class RowAccountingError(RuntimeError):
@@ -69,6 +70,7 @@ class DayReport:
     not_requests: int = 0  # a tool's records that are no LLM request (trace spans): counted, not kept
     files_kept_as_is: int = 0  # canonical Parquet stored as it arrived, not rewritten
     replaced_requests: int = 0  # what the day held before this run
+    overlapping_providers: list[str] = field(default_factory=list)  # logs and usage buckets both cover (OVERLAPS)
 
 
 def ingest_day(
@@ -145,6 +147,7 @@ def _replace_day(
             crash_point("ingest.before_write", day)
             con.execute(f"DELETE FROM {QUARANTINE} WHERE partition_date = ?", [day])
             con.execute(f"DELETE FROM {UNREADABLE} WHERE partition_date = ?", [day])
+            con.execute(f"DELETE FROM {OVERLAPS} WHERE usage_date = ?", [day])
             stored = _write_day(con, files, relations, day, root, version, report)
             crash_point("ingest.after_write", day)
             report.replaced_requests = request_store.stored_requests(con, day)
@@ -156,6 +159,7 @@ def _replace_day(
             report.new_models = update_model_map(
                 con, f"SELECT DISTINCT provider, model FROM {request_store.VIEW} WHERE usage_date = ?", [day]
             )
+            report.overlapping_providers = _record_overlaps(con, day)
             crash_point("ingest.before_commit", day)
     except BaseException:
         shutil.rmtree(request_store.day_dir(root, day, version), ignore_errors=True)
@@ -163,6 +167,26 @@ def _replace_day(
     crash_point("ingest.after_commit", day)
     request_store.delete_other_versions(root, day, keep=version)
     return report
+
+
+def _record_overlaps(con: duckdb.DuckDBPyConnection, day: date) -> list[str]:
+    """The providers whose day both request logs and usage buckets cover, recorded in OVERLAPS; dbt counts only the
+    logs of those (see int_llm_requests_priced)."""
+    bucket, logged = "record_kind = 'usage_bucket'", "record_kind = 'request'"
+    con.execute(
+        f"""INSERT INTO {OVERLAPS}
+        SELECT usage_date, provider, count(*) FILTER ({logged}), COALESCE(sum(input_tokens) FILTER ({logged}), 0),
+               COALESCE(sum(output_tokens) FILTER ({logged}), 0), count(*) FILTER ({bucket}),
+               sum(request_count) FILTER ({bucket}), COALESCE(sum(input_tokens) FILTER ({bucket}), 0),
+               COALESCE(sum(output_tokens) FILTER ({bucket}), 0), now()
+        FROM {request_store.VIEW} WHERE usage_date = ?
+        GROUP BY usage_date, provider
+        HAVING count(*) FILTER ({bucket}) > 0 AND count(*) FILTER ({logged}) > 0""",
+        [day],
+    )
+    return [
+        p for (p,) in con.execute(f"SELECT provider FROM {OVERLAPS} WHERE usage_date = ? ORDER BY 1", [day]).fetchall()
+    ]
 
 
 def _refuse_shrinking(report: DayReport, policy: IngestPolicy) -> None:

@@ -22,8 +22,13 @@ from cost_pipelines.ingest.canonical import (
     ERROR_STATUSES,
     FIELDS,
     OPTIONAL_TOKEN_FIELDS,
+    OTHER_COUNT_FIELDS,
     PROVIDER_ALIASES,
+    RECORD_KINDS,
     REQUEST_COLUMNS,
+    REQUEST_KIND,
+    SERVICE_TIER_ALIASES,
+    SERVICE_TIERS,
     SUCCESS_STATUSES,
     TOKEN_FIELDS,
 )
@@ -33,7 +38,7 @@ from cost_pipelines.warehouse import sql_literal as _lit
 
 _INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
 _TIMESTAMP_TYPES = {"TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"}
-_COUNT_FIELDS = (*TOKEN_FIELDS, "latency_ms")
+_COUNT_FIELDS = (*TOKEN_FIELDS, *OTHER_COUNT_FIELDS, "latency_ms")
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,7 @@ def _typed_fields(relation: Relation) -> tuple[str, set[str]]:
             select.append(f"{value} AS {f}_n")
             continue
         select.append(f"{text} AS {_q(f)}")
-        if f in TOKEN_FIELDS:
+        if f in TOKEN_FIELDS or f in OTHER_COUNT_FIELDS:
             select.append(f"{_count_expr(text)} AS {f}_n")
         elif f == "latency_ms":
             select.append(f"CAST(round(TRY_CAST({text} AS DOUBLE)) AS INTEGER) AS {f}_n")
@@ -133,6 +138,12 @@ def _reason_expr(day: date, typed: set[str]) -> str:
         if f not in typed:
             token_checks.append(f"WHEN {f} IS NOT NULL AND {f}_n IS NULL THEN 'non-numeric {f}: ' || {f}")
         token_checks.append(f"WHEN {f}_n < 0 THEN 'negative {f}: ' || {shown(f)}")
+    for f in OTHER_COUNT_FIELDS:
+        if f not in typed:
+            token_checks.append(f"WHEN {f} IS NOT NULL AND {f}_n IS NULL THEN 'non-numeric {f}: ' || {f}")
+        token_checks.append(f"WHEN {f}_n < 0 THEN 'negative {f}: ' || {shown(f)}")
+    tiers = ", ".join(_lit(t) for t in (*SERVICE_TIERS, *SERVICE_TIER_ALIASES))
+    kinds = ", ".join(_lit(k) for k in RECORD_KINDS)
     statuses = ", ".join(_lit(s) for s in (*SUCCESS_STATUSES, *ERROR_STATUSES))
     timestamp_checks = (
         "WHEN occurred_at_n IS NULL THEN 'missing occurred_at'"
@@ -153,12 +164,29 @@ def _reason_expr(day: date, typed: set[str]) -> str:
         {" ".join(token_checks)}
         WHEN COALESCE(cache_read_tokens_n, 0) + COALESCE(cache_write_tokens_n, 0) > input_tokens_n
             THEN 'cache_read_tokens + cache_write_tokens exceed input_tokens (input_tokens must include cached tokens)'
+        WHEN COALESCE(cache_write_1h_tokens_n, 0) > COALESCE(cache_write_tokens_n, 0)
+            THEN 'cache_write_1h_tokens exceed cache_write_tokens (cache_write_tokens must include 1-hour writes)'
+        WHEN record_kind IS NOT NULL AND record_kind NOT IN ({kinds}) THEN 'unknown record_kind: ' || record_kind
+        WHEN record_kind = '{REQUEST_KIND}' AND request_count_n <> 1
+            THEN 'a request record counts one request: request_count ' || {shown("request_count")}
+        WHEN service_tier IS NOT NULL AND lower(service_tier) NOT IN ({tiers})
+            THEN 'unknown service_tier: ' || service_tier
         {latency_checks}
         WHEN latency_ms_n < 0 THEN 'negative latency_ms: ' || {shown("latency_ms")}
         WHEN status IS NOT NULL AND lower(status) NOT IN ({statuses}) THEN 'unknown status: ' || status
         WHEN reported_cost_usd IS NOT NULL AND reported_cost_usd_n IS NULL
             THEN 'non-numeric reported_cost_usd: ' || reported_cost_usd
         END"""
+
+
+def _service_tier(column: str) -> str:
+    whens = " ".join(f"WHEN {_lit(a)} THEN {_lit(t)}" for a, t in SERVICE_TIER_ALIASES.items())
+    return f"CASE lower({column}) {whens} ELSE COALESCE(lower({column}), 'standard') END"
+
+
+def _record_kind() -> str:
+    """A record that states a request count and no kind is a usage bucket."""
+    return f"COALESCE(record_kind, CASE WHEN request_count_n IS NULL THEN '{REQUEST_KIND}' ELSE 'usage_bucket' END)"
 
 
 def content_expr() -> str:
@@ -186,7 +214,8 @@ _SIGNED_INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT"}
 def _canonical_types(relation: Relation) -> bool:
     """Canonical column names and types only, with a request id: what the stored files may hold as they are."""
     columns = relation.columns
-    if relation.text or not set(columns) <= set(FIELDS) or "request_id" not in columns or "status" not in columns:
+    keepable = set(FIELDS) - {"cache_write_1h_tokens", "service_tier", *OTHER_COUNT_FIELDS, "record_kind"}
+    if relation.text or not set(columns) <= keepable or "request_id" not in columns or "status" not in columns:
         return False
     expected = {f: "VARCHAR" for f in (*_CANONICAL_TEXT, "status")}
     expected |= {"occurred_at": "TIMESTAMP WITH TIME ZONE", "reported_cost_usd": "DECIMAL(38,18)"}
@@ -254,18 +283,23 @@ def _typed_sql(relation: Relation, day: date) -> str:
     typed = f"""
         SELECT {_provider_id("provider")} AS provider, model, occurred_at_n AS occurred_at,
                input_tokens_n AS input_tokens, COALESCE(cache_read_tokens_n, 0) AS cache_read_tokens,
-               COALESCE(cache_write_tokens_n, 0) AS cache_write_tokens, output_tokens_n AS output_tokens,
+               COALESCE(cache_write_tokens_n, 0) AS cache_write_tokens,
+               COALESCE(cache_write_1h_tokens_n, 0) AS cache_write_1h_tokens, output_tokens_n AS output_tokens,
                user_id, team, project, environment, task_type, latency_ms_n AS latency_ms,
                CASE WHEN status IS NULL OR lower(status) IN ({success}) THEN 'success' ELSE 'error' END AS status,
-               reported_cost_usd_n AS reported_cost_usd, request_id, source, row_number, reason, _row, _python_reads,
-               _not_request
+               reported_cost_usd_n AS reported_cost_usd, {_service_tier("service_tier")} AS service_tier,
+               {_record_kind()} AS record_kind,
+               CASE WHEN {_record_kind()} = '{REQUEST_KIND}' THEN 1 ELSE request_count_n END AS request_count,
+               tier_input_tokens_n AS tier_input_tokens,
+               request_id, source, row_number, reason, _row, _python_reads, _not_request
         FROM ({checked_sql(relation, day)})"""
     return f"""
         SELECT COALESCE(request_id, 'sha-' || md5({content_expr()})) AS request_id, occurred_at,
                CAST(occurred_at AS DATE) AS usage_date, provider, model, input_tokens, cache_read_tokens,
-               cache_write_tokens, output_tokens, user_id, team, project, environment, task_type, latency_ms, status,
-               reported_cost_usd, source, row_number AS source_row, now() AS ingested_at, reason, _row, _python_reads,
-               _not_request
+               cache_write_tokens, cache_write_1h_tokens, output_tokens, user_id, team, project, environment,
+               task_type, latency_ms, status, reported_cost_usd, service_tier, record_kind, request_count,
+               tier_input_tokens, source, row_number AS source_row, now() AS ingested_at, reason, _row,
+               _python_reads, _not_request
         FROM ({typed})"""
 
 

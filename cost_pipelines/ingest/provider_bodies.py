@@ -14,12 +14,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from cost_pipelines.ingest.canonical import FIELDS
+from cost_pipelines.ingest.canonical import FIELDS, TOKEN_FIELDS
 from cost_pipelines.ingest.shapes import ENVELOPE_BODY_KEYS, BodyShape, extractor, shape_of_kind
 
-_ENVELOPE_FIELDS = tuple(
-    f for f in FIELDS if f not in ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")
-)
+_ENVELOPE_FIELDS = tuple(f for f in FIELDS if f not in TOKEN_FIELDS)
 
 
 class UnreadableBody(ValueError):
@@ -68,8 +66,6 @@ def body_to_fields(line: str) -> dict[str, str | None]:
     fields["request_id"] = fields["request_id"] or _text(body.get("id"))
     if fields["occurred_at"] is None and isinstance(body.get("created"), int | float):
         fields["occurred_at"] = datetime.fromtimestamp(body["created"], UTC).isoformat()
-    fields["input_tokens"] = str(usage.reported_value("input_tokens"))
-    fields["cache_read_tokens"] = str(usage.reported_value("cache_read_tokens"))
-    fields["cache_write_tokens"] = str(usage.reported_value("cache_write_tokens"))
-    fields["output_tokens"] = str(usage.reported_value("output_tokens"))
+    for f in TOKEN_FIELDS:
+        fields[f] = str(usage.reported_value(f))
     return fields

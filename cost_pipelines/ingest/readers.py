@@ -118,6 +118,19 @@ def _json_layout(con: duckdb.DuckDBPyConnection, file: SourceFile) -> str:
     return "page" if len(documents) == 1 and documents[0][0] in ("ARRAY", "OBJECT") else "lines"
 
 
+def _bucket_results(element: str) -> str:
+    """SQL of the records in one element of a page's `data`: a usage API's time bucket (`results` and its start,
+    OpenAI's `start_time` or Anthropic's `starting_at`) holds many, each given its bucket's start as
+    `bucket_start_time` / `bucket_starting_at`; any other element is one record."""
+    start = f"json_extract({element}, '$.start_time')"
+    starting = f"json_extract({element}, '$.starting_at')"
+    merged = f"json_merge_patch(r, json_object('bucket_start_time', {start}, 'bucket_starting_at', {starting}))"
+    return (
+        f"CASE WHEN json_type({element}, '$.results') = 'ARRAY' AND ({start} IS NOT NULL OR {starting} IS NOT NULL) "
+        f"THEN list_transform(json_extract({element}, '$.results[*]'), lambda r: {merged}) ELSE [{element}] END"
+    )
+
+
 def _document_reader(path: str) -> str:
     return f"read_json_objects({_lit(path)}, format = 'auto', maximum_object_size = {_MAX_DOCUMENT_BYTES})"
 
@@ -127,10 +140,11 @@ def _record_lines(con: duckdb.DuckDBPyConnection, file: SourceFile, numbered: bo
     A line's number counts blank lines, as an editor does."""
     layout = _json_layout(con, file)
     if layout == "page":
-        records = (
+        elements = (
             "SELECT unnest(CASE WHEN json_type(json, '$.data') = 'ARRAY' THEN json_extract(json, '$.data[*]') "
-            f"ELSE [json_extract(json, '$.data')] END)::VARCHAR AS line FROM {_document_reader(file.path)}"
+            f"ELSE [json_extract(json, '$.data')] END) AS e FROM {_document_reader(file.path)}"
         )
+        records = f"SELECT unnest({_bucket_results('e')})::VARCHAR AS line FROM ({elements})"
         numbered_sql = f"SELECT row_number() OVER () AS _n, line FROM ({records})"
         return numbered_sql, f"SELECT _n, line AS raw, line AS text FROM ({numbered_sql})"
     if layout == "array":

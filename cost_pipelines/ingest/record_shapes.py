@@ -82,7 +82,35 @@ class InputTotal:
     uncached: str
 
 
-Value = At | FirstOf | Const | Count | InputTotal | Millis | Between
+@dataclass(frozen=True)
+class Joined:
+    """A key made of the text at each path (absent ones empty), for records with no id of their own: a usage
+    bucket is its start and the values it is grouped by."""
+
+    prefix: str
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Mapped:
+    """The value `values` gives the text at `path`; `absent` when the path holds none; any other text as it is
+    written (so a check on the field quarantines it, naming it)."""
+
+    path: str
+    values: dict[str, str]
+    absent: str | None = None
+
+
+@dataclass(frozen=True)
+class TrueThen:
+    """`then` when `path` holds true, else `otherwise`."""
+
+    path: str
+    then: str
+    otherwise: At
+
+
+Value = At | FirstOf | Const | Count | InputTotal | Millis | Between | Joined | Mapped | TrueThen
 
 
 @dataclass(frozen=True)
@@ -114,6 +142,10 @@ MODEL_PREFIX_PROVIDERS: tuple[tuple[str, str], ...] = (
     ("grok", "x-ai"),
     ("command", "cohere"),
 )
+
+# Anthropic's usage report states the context window a bucket's requests were billed in; its lower bound chooses
+# the price tier (`tier_input_tokens`). A report not grouped by it states none: the lower tier.
+_CONTEXT_WINDOW_TIERS = {"0-200k": "0", "200k-1M": "200001"}
 
 
 # Langfuse's cache buckets under the names its API (camelCase) and its exports (snake_case) use.
@@ -225,6 +257,77 @@ RECORD_SHAPES: tuple[RecordShape, ...] = (
         error=ErrorWhen("level", ("ERROR",)),
     ),
     RecordShape(
+        name="openai_usage_bucket",
+        schema="OpenAI organization Usage API, GET /v1/organization/usage/completions: page.data[].results[] of "
+        "object organization.usage.completions.result (platform.openai.com/docs/api-reference/usage)",
+        detect=("object", "organization.usage.completions.result"),
+        fields={
+            "request_id": Joined(
+                "openai-usage",
+                ("bucket_start_time", "project_id", "user_id", "api_key_id", "model", "batch", "service_tier"),
+            ),
+            "occurred_at": At("bucket_start_time"),  # the bucket's start, epoch seconds
+            "provider": Const("openai"),
+            "model": At("model"),  # only when the report is grouped by model
+            "user_id": At("user_id"),
+            "project": At("project_id"),
+            "record_kind": Const("usage_bucket"),
+            "request_count": Count("num_model_requests"),
+            # input_tokens include cached and cache-write tokens
+            "input_tokens": Count("input_tokens"),
+            "cache_read_tokens": Count("input_cached_tokens", optional=True),
+            "cache_write_tokens": Count("input_cache_write_tokens", optional=True),
+            "output_tokens": Count("output_tokens"),
+            "service_tier": TrueThen("batch", "batch", At("service_tier")),
+            "tier_input_tokens": Const("0"),  # the Usage API states no context window: the lower tier
+        },
+    ),
+    RecordShape(
+        name="anthropic_usage_bucket",
+        schema="Anthropic Admin API usage report, GET /v1/organizations/usage_report/messages: data[].results[] "
+        "(platform.claude.com/docs/en/api/admin/usage_report/retrieve_messages)",
+        detect=("uncached_input_tokens", None),
+        also_requires=("output_tokens",),
+        fields={
+            "request_id": Joined(
+                "anthropic-usage",
+                (
+                    "bucket_starting_at",
+                    "workspace_id",
+                    "api_key_id",
+                    "model",
+                    "service_tier",
+                    "context_window",
+                    "inference_geo",
+                    "speed",
+                ),
+            ),
+            "occurred_at": At("bucket_starting_at"),
+            "provider": Const("anthropic"),
+            "model": At("model"),
+            "user_id": At("api_key_id"),
+            "project": At("workspace_id"),
+            "record_kind": Const("usage_bucket"),  # the report counts no requests
+            # uncached input, cache reads and writes are reported apart: the total input is their sum
+            "input_tokens": Count(
+                "uncached_input_tokens",
+                (
+                    "cache_read_input_tokens",
+                    "cache_creation.ephemeral_5m_input_tokens",
+                    "cache_creation.ephemeral_1h_input_tokens",
+                ),
+            ),
+            "cache_read_tokens": Count("cache_read_input_tokens", optional=True),
+            "cache_write_tokens": Count(
+                "cache_creation.ephemeral_5m_input_tokens", ("cache_creation.ephemeral_1h_input_tokens",), optional=True
+            ),
+            "cache_write_1h_tokens": Count("cache_creation.ephemeral_1h_input_tokens", optional=True),
+            "output_tokens": Count("output_tokens"),
+            "service_tier": At("service_tier"),
+            "tier_input_tokens": Mapped("context_window", _CONTEXT_WINDOW_TIERS, absent="0"),
+        },
+    ),
+    RecordShape(
         name="openrouter_generation",
         schema="OpenRouter generation stats, GET /api/v1/generation `data` (OpenRouterTeam/typescript-sdk "
         "src/models/operations/getgeneration.ts)",
@@ -313,6 +416,12 @@ def paths_of(shape: RecordShape) -> list[str]:
             found.append(value.path)
         elif isinstance(value, Between):
             found.extend((value.start, value.end))
+        elif isinstance(value, Joined):
+            found.extend(value.paths)
+        elif isinstance(value, Mapped):
+            found.append(value.path)
+        elif isinstance(value, TrueThen):
+            found.extend((value.path, value.otherwise.path))
 
     for value in shape.fields.values():
         visit(value)
@@ -349,11 +458,12 @@ def fields_sql(shape: RecordShape, value: Callable[[str], str]) -> dict[str, str
 
     def count(c: Count) -> str:
         parts = [text(c.required), *(text(p) for p in c.added)]
-        absent = "'0'" if c.optional else f"CASE WHEN {is_error} THEN '0' END"
+        # optional: every part may be absent (0), the added ones too
+        absent = "" if c.optional else f"WHEN {parts[0]} IS NULL THEN CASE WHEN {is_error} THEN '0' END"
         # A part that is not a whole number is returned as written, so the record is quarantined naming it.
         bad = " ".join(f"WHEN {p} IS NOT NULL AND NOT {_whole(p)} THEN {p}" for p in parts)
         total = " + ".join(f"COALESCE(TRY_CAST({p} AS HUGEINT), 0)" for p in parts)
-        return f"CASE WHEN {parts[0]} IS NULL THEN {absent} {bad} ELSE CAST({total} AS VARCHAR) END"
+        return f"CASE {absent} {bad} ELSE CAST({total} AS VARCHAR) END"
 
     def sql(v: Value) -> str:
         if isinstance(v, Const):
@@ -366,6 +476,16 @@ def fields_sql(shape: RecordShape, value: Callable[[str], str]) -> dict[str, str
             return count(v.count)  # settled once the cache counts are known, below
         if isinstance(v, Millis):
             return f"CAST(round(TRY_CAST({value(v.path)} AS DOUBLE) * {v.unit_ms}) AS BIGINT)::VARCHAR"
+        if isinstance(v, Joined):
+            parts = ", ".join(f"COALESCE({value(p)}, '')" for p in v.paths)  # by position: absent stays a place
+            return f"{_lit(v.prefix + ':')} || concat_ws('|', {parts})"
+        if isinstance(v, Mapped):
+            whens = " ".join(f"WHEN {_lit(k)} THEN {_lit(t)}" for k, t in v.values.items())
+            absent = _lit(v.absent) if v.absent is not None else "NULL"
+            at = text(v.path)
+            return f"CASE WHEN {at} IS NULL THEN {absent} ELSE CASE {at} {whens} ELSE {at} END END"
+        if isinstance(v, TrueThen):
+            return f"CASE WHEN {value(v.path)} = 'true' THEN {_lit(v.then)} ELSE {text(v.otherwise.path)} END"
         start, end = (f"TRY_CAST({value(p)} AS TIMESTAMPTZ)" for p in (v.start, v.end))
         return f"CAST(epoch_ms({end}) - epoch_ms({start}) AS VARCHAR)"
 

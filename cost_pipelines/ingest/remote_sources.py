@@ -1,8 +1,9 @@
-"""LLM log sources outside the local disk: an S3 prefix and a PostgreSQL table.
+"""LLM log sources outside the local disk: an S3 prefix and PostgreSQL tables.
 
-Both hand the normaliser local files, so every shape goes through the same vectorised path: S3 objects are
-downloaded as they are (gzip included), and the PostgreSQL rows of the day are streamed server-side filtered
-into a CSV with `COPY … TO STDOUT`.
+All hand the normaliser local files, so every shape goes through the same vectorised path: S3 objects are
+downloaded as they are (gzip included), the rows of a table shaped like `llm_cost_records` are streamed
+server-side filtered into a CSV with `COPY … TO STDOUT`, and LiteLLM's `LiteLLM_SpendLogs` rows of the day are
+streamed as JSON lines (`row_to_json`, a server-side cursor), which the reader recognises as LiteLLM's records.
 """
 
 from dataclasses import dataclass, field
@@ -96,3 +97,40 @@ class PostgresTableSource:
 
     def describe(self) -> str:
         return f"postgres table {self.table}"
+
+
+@dataclass
+class LiteLlmSpendLogsSource:
+    """LiteLLM proxy's own spend log table (`LiteLLM_SpendLogs`, its Prisma schema's column names), read one UTC
+    day at a time on the server: `startTime` is a `timestamp(3)` without zone that LiteLLM writes in UTC."""
+
+    dsn: str
+    table: str = "LiteLLM_SpendLogs"
+    download_dir: Path = Path(".")
+    batch_rows: int = 10_000
+
+    def files_for(self, day: date) -> list[SourceFile]:
+        import psycopg2
+        from psycopg2 import sql
+
+        query = sql.SQL(
+            'SELECT row_to_json(s)::text FROM {table} AS s WHERE s."startTime" >= %(start)s AND s."startTime" < '
+            '%(end)s ORDER BY s."startTime", s.request_id'
+        ).format(table=sql.Identifier(*self.table.split(".")))
+        target = self.download_dir / "postgres" / f"{self.table}-{day.isoformat()}.jsonl"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".jsonl.partial")
+        start, end = f"{day.isoformat()} 00:00:00", f"{(day + timedelta(days=1)).isoformat()} 00:00:00"
+        with psycopg2.connect(self.dsn) as con, con.cursor(name="litellm_spend_logs") as cur, partial.open("w") as out:
+            cur.itersize = self.batch_rows  # streamed: the day is never held in memory
+            cur.execute(query, {"start": start, "end": end})
+            for (line,) in cur:
+                out.write(line + "\n")
+        partial.replace(target)
+        return [SourceFile(str(target), f"postgres:{self.table}/{day.isoformat()}", "jsonl")]
+
+    def skipped_files_for(self, day: date) -> list[str]:
+        return []
+
+    def describe(self) -> str:
+        return f"postgres table {self.table} (LiteLLM spend logs)"

@@ -79,9 +79,12 @@ def day_dir(root: Path, day: date, version: int | None = None) -> Path:
 
 
 def _write_schema_file(con: duckdb.DuckDBPyConnection, root: Path) -> None:
+    """Written once, and again when the stored columns grew (days stored before lack the new ones: NULL in them)."""
     target = _schema_file(root)
     if target.exists():
-        return
+        names = [n for (n,) in con.execute(f"SELECT name FROM parquet_schema({_lit(str(target))})").fetchall()]
+        if set(STORED_COLUMNS) <= set(names):
+            return
     target.parent.mkdir(parents=True, exist_ok=True)
     columns = ", ".join(f"CAST(NULL AS {kind}) AS {name}" for name, kind in STORED_COLUMNS.items())
     partial = target.with_suffix(".parquet.partial")
@@ -100,9 +103,14 @@ def view_sql(root: Path, stored_paths: list[str]) -> str:
             r.model, CAST(r.input_tokens AS BIGINT) AS input_tokens,
             CAST(COALESCE(r.cache_read_tokens, 0) AS BIGINT) AS cache_read_tokens,
             CAST(COALESCE(r.cache_write_tokens, 0) AS BIGINT) AS cache_write_tokens,
+            CAST(COALESCE(r.cache_write_1h_tokens, 0) AS BIGINT) AS cache_write_1h_tokens,
             CAST(r.output_tokens AS BIGINT) AS output_tokens, r.user_id, r.team, r.project, r.environment,
             r.task_type, CAST(r.latency_ms AS INTEGER) AS latency_ms, r.status,
-            CAST(r.reported_cost_usd AS DECIMAL(38, 18)) AS reported_cost_usd, f.source,
+            CAST(r.reported_cost_usd AS DECIMAL(38, 18)) AS reported_cost_usd,
+            COALESCE(r.service_tier, 'standard') AS service_tier, COALESCE(r.record_kind, 'request') AS record_kind,
+            CAST(CASE WHEN COALESCE(r.record_kind, 'request') = 'request' THEN 1 ELSE r.request_count END AS BIGINT)
+                AS request_count,
+            CAST(r.tier_input_tokens AS BIGINT) AS tier_input_tokens, f.source,
             CASE WHEN r.source_file_no IS NULL THEN r.file_row_number + 1 ELSE r.source_row END AS source_row,
             f.ingested_at
         FROM read_parquet({files}, hive_partitioning = true, union_by_name = true, file_row_number = true,
@@ -194,7 +202,13 @@ def store_days(con: duckdb.DuckDBPyConnection, rows_sql: str, root: Path | None 
     days = con.execute("SELECT DISTINCT usage_date, version FROM _day_files").fetchall()
     for day, version in days:
         shutil.rmtree(day_dir(root, day, version), ignore_errors=True)
-    stored = ", ".join(f"rows.{c}" for c in STORED_COLUMNS if c != "source_file_no")
+    # rows of an older warehouse lack the columns added since: NULL, which the view reads as their default
+    present = {d[0] for d in con.execute(f"SELECT * FROM ({rows_sql}) LIMIT 0").description}
+    stored = ", ".join(
+        f"rows.{c}" if c in present else f"CAST(NULL AS {STORED_COLUMNS[c]}) AS {c}"
+        for c in STORED_COLUMNS
+        if c != "source_file_no"
+    )
     con.execute(
         f"""COPY (SELECT {stored}, f.file AS source_file_no, f.usage_date, f.version, 0 AS file
                   FROM ({rows_sql}) AS rows JOIN _day_files AS f USING (usage_date, source))

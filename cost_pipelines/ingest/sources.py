@@ -93,3 +93,42 @@ class LocalDirectorySource:
 
     def describe(self) -> str:
         return f"{self.root}/{self.pattern}"
+
+
+@dataclass(frozen=True)
+class CombinedSource:
+    """Several sources read as one day: the log source and the providers' saved usage pages."""
+
+    sources: tuple[LogSource, ...]
+
+    def files_for(self, day: date) -> list[SourceFile]:
+        return [f for source in self.sources for f in source.files_for(day)]
+
+    def skipped_files_for(self, day: date) -> list[str]:
+        return [f for source in self.sources for f in source.skipped_files_for(day)]
+
+    def describe(self) -> str:
+        return " + ".join(source.describe() for source in self.sources)
+
+
+@dataclass(frozen=True)
+class SavedPagesSource:
+    """The usage API pages saved under `root/<provider>/<YYYY-MM-DD>/` (`usage_apis`); none saved is no day of
+    requests, not a fault: a provider's report may have no bucket for a day."""
+
+    root: Path
+    providers: tuple[str, ...]
+
+    def files_for(self, day: date) -> list[SourceFile]:
+        files = []
+        for provider in self.providers:
+            folder = self.root / provider / day.isoformat()
+            for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+                files.append(SourceFile(str(path), f"{self.root.name}/{path.relative_to(self.root)}", "jsonl"))
+        return files
+
+    def skipped_files_for(self, day: date) -> list[str]:
+        return []
+
+    def describe(self) -> str:
+        return f"{self.root}/{{{','.join(self.providers)}}}/{{date}}/*.json"

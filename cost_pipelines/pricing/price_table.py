@@ -4,6 +4,10 @@ genai-prices stores prices as conditional prices (a start date or a time-of-day 
 wins) and tiered prices (a cliff: once the request's total input tokens exceed a tier's start, that tier's
 rate applies to every token). Rather than re-implementing the precedence rules, each model's timeline is cut
 at every constraint boundary and the library itself is asked which price holds inside each piece.
+
+Service tiers (batch, flex, priority) are genai-prices price variants: every model gets rows for every tier the
+canonical record knows (`SERVICE_TIERS`), each the price genai-prices gives a request of that tier, which is the
+standard price where the model has no variant for it. A request's tier then finds its row by equality.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import genai_prices
 from genai_prices import data_snapshot, types
 
+from cost_pipelines.ingest.canonical import SERVICE_TIERS
+
 # Token price keys the canonical request record can use; anything else a model prices is listed, not applied.
-TOKEN_PRICE_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
+TOKEN_PRICE_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok")
 REQUEST_PRICE_KEY = "requests_kcount"
 EPOCH = date(1970, 1, 1)
 # Per-token prices are stored as DECIMAL(38, 18). A few upstream prices carry float noise
@@ -45,29 +51,28 @@ class PriceRow:
     request_usd_per_k: Decimal | None
     other_price_keys: str | None
     deprecated: bool
+    service_tier: str = "standard"
+    cache_write_1h_usd_per_mtok: Decimal | None = None  # None: 1-hour writes cost what cache writes cost
 
-    def unit_prices(self) -> dict[str, Decimal | None]:
-        """USD per single token (and per request), at storage scale."""
-        per_mtok = {
+    def _per_mtok(self) -> dict[str, Decimal | None]:
+        return {
             "input_usd_per_token": self.input_usd_per_mtok,
             "output_usd_per_token": self.output_usd_per_mtok,
             "cache_read_usd_per_token": self.cache_read_usd_per_mtok,
             "cache_write_usd_per_token": self.cache_write_usd_per_mtok,
+            "cache_write_1h_usd_per_token": self.cache_write_1h_usd_per_mtok,
         }
-        prices = {k: None if v is None else to_storage_scale(v / 1_000_000) for k, v in per_mtok.items()}
+
+    def unit_prices(self) -> dict[str, Decimal | None]:
+        """USD per single token (and per request), at storage scale."""
+        prices = {k: None if v is None else to_storage_scale(v / 1_000_000) for k, v in self._per_mtok().items()}
         k = self.request_usd_per_k
         prices["request_usd"] = None if k is None else to_storage_scale(k / 1000)
         return prices
 
     def rounded(self) -> bool:
-        exact = {
-            "input_usd_per_token": self.input_usd_per_mtok,
-            "output_usd_per_token": self.output_usd_per_mtok,
-            "cache_read_usd_per_token": self.cache_read_usd_per_mtok,
-            "cache_write_usd_per_token": self.cache_write_usd_per_mtok,
-        }
         stored = self.unit_prices()
-        return any(v is not None and stored[k] != v / 1_000_000 for k, v in exact.items())
+        return any(v is not None and stored[k] != v / 1_000_000 for k, v in self._per_mtok().items())
 
 
 def to_storage_scale(value: Decimal) -> Decimal:
@@ -84,12 +89,17 @@ def _conditional_prices(model: types.ModelInfo) -> list[types.ConditionalPrice]:
     return list(model.prices)
 
 
-def _date_breakpoints(conditions: Iterable[types.ConditionalPrice]) -> list[date]:
+def _constrained(model: types.ModelInfo) -> list[types.ConditionalPrice | types.PriceVariant]:
+    """Everything of a model's prices that holds from a date or in a time of day: its prices and their variants."""
+    return [*_conditional_prices(model), *(model.price_variants or ())]
+
+
+def _date_breakpoints(conditions: Iterable[types.ConditionalPrice | types.PriceVariant]) -> list[date]:
     starts = {c.constraint.start_date for c in conditions if isinstance(c.constraint, types.StartDateConstraint)}
     return sorted({EPOCH, *starts})
 
 
-def _time_breakpoints(conditions: Iterable[types.ConditionalPrice]) -> list[time]:
+def _time_breakpoints(conditions: Iterable[types.ConditionalPrice | types.PriceVariant]) -> list[time]:
     points = {time(0, 0)}
     for c in conditions:
         if isinstance(c.constraint, types.TimeOfDateConstraint):
@@ -115,7 +125,7 @@ def _input_bands(model_price: types.ModelPrice) -> list[tuple[int, int | None]]:
         {
             tier.start
             for key in (*TOKEN_PRICE_KEYS, REQUEST_PRICE_KEY)
-            if isinstance(price := getattr(model_price, key), types.TieredPrices)
+            if isinstance(price := getattr(model_price, key, None), types.TieredPrices)
             for tier in price.tiers
         }
     )
@@ -133,7 +143,7 @@ def _other_price_keys(model_price: types.ModelPrice) -> str | None:
 
 
 def model_price_rows(provider: types.Provider, model: types.ModelInfo) -> Iterator[PriceRow]:
-    conditions = _conditional_prices(model)
+    conditions = _constrained(model)
     dates = _date_breakpoints(conditions)
     times = _time_breakpoints(conditions)
     whole_day = len(times) == 1
@@ -142,26 +152,50 @@ def model_price_rows(provider: types.Provider, model: types.ModelInfo) -> Iterat
         for j, time_from in enumerate(times):
             time_until = times[j + 1] if j + 1 < len(times) else None
             probe = datetime.combine(start, time_from, tzinfo=UTC)
-            model_price = model.get_prices(probe)
-            for low, high in _input_bands(model_price):
-                yield PriceRow(
-                    provider_id=provider.id,
-                    model_id=model.id,
-                    model_name=model.name,
-                    effective_from=start,
-                    effective_until=until,
-                    time_from=None if whole_day else time_from,
-                    time_until=None if whole_day else time_until,
-                    min_input_tokens=low,
-                    max_input_tokens=high,
-                    input_usd_per_mtok=_price_at(model_price.input_mtok, low),
-                    output_usd_per_mtok=_price_at(model_price.output_mtok, low),
-                    cache_read_usd_per_mtok=_price_at(model_price.cache_read_mtok, low),
-                    cache_write_usd_per_mtok=_price_at(model_price.cache_write_mtok, low),
-                    request_usd_per_k=_price_at(model_price.requests_kcount, low),
-                    other_price_keys=_other_price_keys(model_price),
-                    deprecated=bool(model.deprecated),
+            for tier, context in SERVICE_TIERS.items():
+                yield from _rows_at(
+                    provider,
+                    model,
+                    model.get_prices(probe, dict(context) or None),
+                    tier,
+                    start,
+                    until,
+                    None if whole_day else time_from,
+                    None if whole_day else time_until,
                 )
+
+
+def _rows_at(
+    provider: types.Provider,
+    model: types.ModelInfo,
+    model_price: types.ModelPrice,
+    tier: str,
+    start: date,
+    until: date | None,
+    time_from: time | None,
+    time_until: time | None,
+) -> Iterator[PriceRow]:
+    for low, high in _input_bands(model_price):
+        yield PriceRow(
+            provider_id=provider.id,
+            model_id=model.id,
+            model_name=model.name,
+            effective_from=start,
+            effective_until=until,
+            time_from=time_from,
+            time_until=time_until,
+            min_input_tokens=low,
+            max_input_tokens=high,
+            input_usd_per_mtok=_price_at(model_price.input_mtok, low),
+            output_usd_per_mtok=_price_at(model_price.output_mtok, low),
+            cache_read_usd_per_mtok=_price_at(model_price.cache_read_mtok, low),
+            cache_write_usd_per_mtok=_price_at(model_price.cache_write_mtok, low),
+            request_usd_per_k=_price_at(model_price.requests_kcount, low),
+            other_price_keys=_other_price_keys(model_price),
+            deprecated=bool(model.deprecated),
+            service_tier=tier,
+            cache_write_1h_usd_per_mtok=_price_at(getattr(model_price, "cache_write_1h_mtok", None), low),
+        )
 
 
 def _merge_unchanged(rows: list[PriceRow]) -> list[PriceRow]:
@@ -173,8 +207,8 @@ def _merge_unchanged(rows: list[PriceRow]) -> list[PriceRow]:
                 m
                 for m in reversed(merged)
                 if m.effective_until == row.effective_from
-                and (m.time_from, m.time_until, m.min_input_tokens)
-                == (row.time_from, row.time_until, row.min_input_tokens)
+                and (m.service_tier, m.time_from, m.time_until, m.min_input_tokens)
+                == (row.service_tier, row.time_from, row.time_until, row.min_input_tokens)
             ),
             None,
         )
@@ -192,6 +226,7 @@ def _same_prices(a: PriceRow, b: PriceRow) -> bool:
         "output_usd_per_mtok",
         "cache_read_usd_per_mtok",
         "cache_write_usd_per_mtok",
+        "cache_write_1h_usd_per_mtok",
         "request_usd_per_k",
         "other_price_keys",
     )

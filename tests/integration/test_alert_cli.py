@@ -53,7 +53,7 @@ def check(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, dict]:
     return code, json.loads(out)
 
 
-def test_seed_004_hard_limit_refuses_15_and_allows_5_with_a_warning(warehouse: Path, capsys) -> None:
+def test_a_hard_limit_refuses_15_and_allows_5_with_a_warning(warehouse: Path, capsys) -> None:
     code, refused = check(capsys, "15", "--team", "research")
     assert code == REFUSED_EXIT_CODE and refused["allowed"] is False
     [violation] = refused["violations"]

@@ -9,7 +9,7 @@ import boto3
 import psycopg2
 
 from cost_pipelines.ingest.load import ingest_day
-from cost_pipelines.ingest.remote_sources import PostgresTableSource, S3PrefixSource
+from cost_pipelines.ingest.remote_sources import LiteLlmSpendLogsSource, PostgresTableSource, S3PrefixSource
 from cost_pipelines.ingest.sources import LocalDirectorySource
 from cost_pipelines.sample_data.generate import generate_day
 from cost_pipelines.warehouse import connect
@@ -57,7 +57,7 @@ def test_s3_prefix_reads_every_object_across_pages_like_the_local_files(moto_url
     assert _requests(tmp_path / "s3.duckdb") == _requests(tmp_path / "local.duckdb")
 
 
-SEED_002_TABLE = """
+LLM_COST_RECORDS_TABLE = """
 CREATE TABLE llm_cost_records (
     id BIGSERIAL PRIMARY KEY,
     provider VARCHAR(50) NOT NULL,
@@ -87,7 +87,7 @@ def test_postgres_table_is_read_one_utc_day_server_side(postgres: PostgresParams
            f"dbname={postgres.dbname}")  # fmt: skip
     with psycopg2.connect(dsn) as con, con.cursor() as cur:
         cur.execute("DROP TABLE IF EXISTS llm_cost_records")
-        cur.execute(SEED_002_TABLE)
+        cur.execute(LLM_COST_RECORDS_TABLE)
         cur.executemany(
             "INSERT INTO llm_cost_records (provider, model, input_tokens, output_tokens, request_id, user_id, "
             "task_type, timestamp, cost_usd, metadata) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
@@ -151,22 +151,24 @@ CREATE TABLE "LiteLLM_SpendLogs" (
 )"""
 
 
-def test_litellm_spend_logs_exported_from_postgres_as_the_readme_says(postgres: PostgresParams, tmp_path: Path) -> None:
-    import json
-    import shutil
-    import subprocess
+NATIVE_LOGS = Path(__file__).parents[1] / "data" / "native_logs"
+LITELLM_COLUMNS = ("request_id", "call_type", "api_key", "spend", "total_tokens", "prompt_tokens", "completion_tokens",
+                   "startTime", "endTime", "completionStartTime", "model", "model_group", "custom_llm_provider", "user",
+                   "metadata", "team_id", "end_user", "request_tags", "status")  # fmt: skip
 
-    fixtures = Path(__file__).parents[1] / "data" / "native_logs"
-    records = [json.loads(line) for line in (fixtures / "litellm" / "spend_logs.jsonl").read_text().splitlines()]
-    columns = ("request_id", "call_type", "api_key", "spend", "total_tokens", "prompt_tokens", "completion_tokens",
-               "startTime", "endTime", "completionStartTime", "model", "model_group", "custom_llm_provider", "user",
-               "metadata", "team_id", "end_user", "request_tags", "status")  # fmt: skip
+
+def _litellm_table(postgres: PostgresParams, extra: list[dict] = ()) -> str:
+    """LiteLLM_SpendLogs holding the fixture's rows (and `extra`); its DSN."""
+    import json
+
+    records = [json.loads(line) for line in (NATIVE_LOGS / "litellm" / "spend_logs.jsonl").read_text().splitlines()]
+    columns = LITELLM_COLUMNS
     dsn = (f"host={postgres.host} port={postgres.port} user={postgres.user} password={postgres.password} "
            f"dbname={postgres.dbname}")  # fmt: skip
     with psycopg2.connect(dsn) as con, con.cursor() as cur:
         cur.execute('DROP TABLE IF EXISTS "LiteLLM_SpendLogs"')
         cur.execute(LITELLM_SPEND_LOGS)
-        for r in records:
+        for r in [*records, *extra]:
             values = [json.dumps(r.get(c)) if c in ("metadata", "request_tags") else r.get(c) for c in columns]
             values = [v.removesuffix("Z") if isinstance(v, str) and c.endswith("Time") else v
                       for c, v in zip(columns, values, strict=True)]  # fmt: skip
@@ -175,6 +177,23 @@ def test_litellm_spend_logs_exported_from_postgres_as_the_readme_says(postgres: 
                 f"VALUES ({', '.join(['%s'] * len(columns))})",
                 values,
             )
+    return dsn
+
+
+def _expected_litellm() -> list[tuple]:
+    import json
+
+    expected = json.loads((NATIVE_LOGS / "expected_usage.json").read_text())["litellm"]
+    return sorted((e["request_id"], e["input_tokens"], e["cache_read_tokens"], e["cache_write_tokens"],
+                   e["output_tokens"], e["status"]) for e in expected)  # fmt: skip
+
+
+def test_litellm_spend_logs_exported_from_postgres_as_the_readme_says(postgres: PostgresParams, tmp_path: Path) -> None:
+    import json
+    import shutil
+    import subprocess
+
+    dsn = _litellm_table(postgres)
     day_dir = tmp_path / "logs" / "2026-08-01"
     day_dir.mkdir(parents=True)
     psql = shutil.which("psql") or str(Path(shutil.which("initdb") or "/usr/bin/initdb").parent / "psql")
@@ -190,12 +209,33 @@ def test_litellm_spend_logs_exported_from_postgres_as_the_readme_says(postgres: 
             "SELECT request_id, provider, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, status, "
             "reported_cost_usd, occurred_at FROM raw.llm_requests ORDER BY request_id"
         ).fetchall()
-    expected = json.loads((fixtures / "expected_usage.json").read_text())["litellm"]
+    expected = json.loads((NATIVE_LOGS / "expected_usage.json").read_text())["litellm"]
     assert report.quarantined == 0, report.quarantine_reasons
-    assert [(r[0], r[2], r[3], r[4], r[5], r[6]) for r in kept] == sorted(
-        (e["request_id"], e["input_tokens"], e["cache_read_tokens"], e["cache_write_tokens"], e["output_tokens"],
-         e["status"]) for e in expected
-    )  # fmt: skip
+    assert [(r[0], r[2], r[3], r[4], r[5], r[6]) for r in kept] == _expected_litellm()
     assert {r[1] for r in kept} == {"openai", "anthropic"}
     # timestamp(3) columns carry no zone: read as the UTC times LiteLLM writes
     assert {r[0]: r[8] for r in kept} == {e["request_id"]: datetime.fromisoformat(e["occurred_at"]) for e in expected}
+
+
+def test_litellm_spend_logs_are_read_from_its_table_one_utc_day_on_the_server(
+    postgres: PostgresParams, tmp_path: Path
+) -> None:
+    edges = [  # the last millisecond before the day and the first after it
+        {"request_id": f"edge-{n}", "call_type": "acompletion", "api_key": "88dc28", "spend": 0.001,
+         "total_tokens": 15, "prompt_tokens": 10, "completion_tokens": 5, "startTime": t, "endTime": t,
+         "completionStartTime": t, "model": "gpt-4o-mini", "model_group": "gpt-4o-mini",
+         "custom_llm_provider": "openai", "user": "", "metadata": {}, "team_id": "team-a1", "end_user": "",
+         "request_tags": [], "status": "success"}
+        for n, t in (("before", "2026-07-31T23:59:59.999"), ("after", "2026-08-02T00:00:00.000"))
+    ]  # fmt: skip
+    dsn = _litellm_table(postgres, edges)
+    source = LiteLlmSpendLogsSource(dsn, download_dir=tmp_path / "downloads", batch_rows=2)
+    with connect(tmp_path / "w.duckdb") as con:
+        report = ingest_day(con, source, date(2026, 8, 1))
+        kept = con.execute(
+            "SELECT request_id, input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, status "
+            "FROM raw.llm_requests ORDER BY request_id"
+        ).fetchall()
+    assert report.quarantined == 0, report.quarantine_reasons
+    assert kept == _expected_litellm()
+    assert postgres.password not in source.describe()

@@ -35,7 +35,10 @@ PRICES = dg.AssetKey(["raw", "llm_prices"])
 def upgrade_prices(warehouse: Path) -> None:
     """What a genai-prices release with a gpt-4o-mini price cut from 10-14 on writes into raw.llm_prices."""
     with duckdb.connect(str(warehouse)) as con:
-        current = "provider_id = 'openai' AND model_id = 'gpt-4o-mini' AND effective_until IS NULL"
+        current = (
+            "provider_id = 'openai' AND model_id = 'gpt-4o-mini' AND service_tier = 'standard' "
+            "AND effective_until IS NULL"
+        )
         con.execute(f"""INSERT INTO raw.llm_prices SELECT * REPLACE (DATE '2026-10-14' AS effective_from,
                         input_usd_per_mtok / 2 AS input_usd_per_mtok, input_usd_per_token / 2 AS input_usd_per_token)
                         FROM raw.llm_prices WHERE {current}""")

@@ -5,7 +5,8 @@ from email.utils import format_datetime
 
 import pytest
 
-from cost_pipelines.alerts.channels import MAX_RETRY_AFTER_SECONDS, retry_after_seconds, url_problem
+from cost_pipelines.alerts.channels import url_problem
+from cost_pipelines.http import MAX_RETRY_AFTER_SECONDS, retry_after_seconds
 from cost_pipelines.resources import NotifierResource
 
 NOW = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)

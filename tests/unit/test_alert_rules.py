@@ -31,7 +31,7 @@ def status(budget_index: int, as_of: date, spent: str, forecast: str | None = No
     return BudgetStatus(budget, as_of, start, end, Decimal(spent), None if forecast is None else Decimal(forecast))
 
 
-def test_crossing_three_thresholds_at_once_raises_three_alerts_with_seed_004_severities() -> None:
+def test_crossing_three_thresholds_at_once_raises_three_alerts_with_their_severities() -> None:
     alerts = budget_alerts([status(0, date(2026, 10, 3), "96")])
     assert [(a.threshold, a.severity, a.kind) for a in alerts] == [
         (50, "info", "budget_actual"), (80, "warning", "budget_actual"), (95, "critical", "budget_actual"),

@@ -121,4 +121,4 @@ def test_a_file_of_ordinary_bodies_never_reaches_python(tmp_path: Path) -> None:
     assert (len(rows), reasons, read_in_python) == (100, {}, 0)
     # Anthropic input is the total: its input_tokens (100 + 100) + 1,000 cache reads + 200 cache writes
     by_id = {r[0]: r for r in rows.values()}
-    assert by_id["msg_100"][4:8] == (1400, 1000, 200, 50)
+    assert by_id["msg_100"][4:9] == (1400, 1000, 200, 0, 50)  # no 1-hour cache writes

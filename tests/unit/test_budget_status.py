@@ -72,7 +72,7 @@ def test_no_budgets_no_query(con: duckdb.DuckDBPyConnection) -> None:
     assert budget_status(con, [], date(2026, 11, 3)) == []
 
 
-def test_pre_spend_check_of_seed_004(con: duckdb.DuckDBPyConnection) -> None:
+def test_pre_spend_check_of_a_hard_limit_budget(con: duckdb.DuckDBPyConnection) -> None:
     from cost_pipelines.alerts.prespend import check_spend
 
     hard = parse_budgets("budgets: [{name: org, period: monthly, limit_usd: 100, hard_limit: true},"

@@ -132,7 +132,7 @@ def test_budget_periods_in_utc_calendar(period: str, day: date, bounds: tuple[da
     assert period_bounds(period, day) == bounds
 
 
-def test_severity_levels_of_seed_004() -> None:
+def test_severity_levels_by_threshold() -> None:
     assert [severity(t) for t in (50, 79, 80, 94, 95, 100, 150)] == [
         "info", "info", "warning", "warning", "critical", "critical", "critical"
     ]  # fmt: skip

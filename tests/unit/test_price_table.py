@@ -60,7 +60,7 @@ def test_exported_rows_never_overlap() -> None:
     rows = export_price_rows()
     by_model: dict[tuple[str, str], list] = {}
     for r in rows:
-        by_model.setdefault((r.provider_id, r.model_id), []).append(r)
+        by_model.setdefault((r.provider_id, r.model_id, r.service_tier), []).append(r)
     for key, model_rows in by_model.items():
         for i, a in enumerate(model_rows):
             for b in model_rows[i + 1 :]:

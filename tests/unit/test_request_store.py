@@ -201,9 +201,17 @@ def test_requests_stored_as_a_table_move_into_the_store(tmp_path: Path) -> None:
                    i AS source_row, now() AS ingested_at
                FROM range(12) t(i)"""
         )
-        before = con.execute("SELECT * EXCLUDE (ingested_at) FROM raw.llm_requests ORDER BY request_id").fetchall()
+        columns = [d[0] for d in con.execute("SELECT * EXCLUDE (ingested_at) FROM raw.llm_requests").description]
+        query = f"SELECT {', '.join(columns)} FROM raw.llm_requests ORDER BY request_id"
+        before = con.execute(query).fetchall()
         ensure_raw_tables(con)
-        after = con.execute("SELECT * EXCLUDE (ingested_at) FROM raw.llm_requests ORDER BY request_id").fetchall()
+        after = con.execute(query).fetchall()
+        # the columns added since read as their defaults: one standard-tier request, no 1-hour cache writes
+        defaults = con.execute(
+            "SELECT DISTINCT cache_write_1h_tokens, service_tier, record_kind, request_count, tier_input_tokens "
+            "FROM raw.llm_requests"
+        ).fetchall()
+        assert defaults == [(0, "standard", "request", 1, None)]
         kind = con.execute("SELECT table_type FROM information_schema.tables WHERE table_name = 'llm_requests'")
         assert kind.fetchone()[0] == "VIEW"
     assert after == before and len(after) == 12

@@ -2,9 +2,14 @@
 
 {#-
   Point-in-time pricing. Each request finds the price row in force at occurred_at for its resolved model,
-  time-of-day window and input-token tier; an override in force for (provider, model) wins whole.
-  Cache tokens are part of input_tokens: only the rest is billed at the input rate. A token type without
-  its own rate is billed as input, which is what genai-prices does too.
+  service tier, time-of-day window and input-token tier; an override in force for (provider, model) wins whole.
+  Cache tokens are part of input_tokens: only the rest is billed at the input rate; 1-hour cache writes are part
+  of cache_write_tokens and billed at their own rate. A token type without its own rate is billed as the type it
+  is part of (a 1-hour write as a cache write, a cache write as input), which is what genai-prices does too.
+
+  A usage bucket (a provider's own sum of many requests) is priced as one record at the tier its provider states
+  (tier_input_tokens), never by its summed input: every request under 200k input tokens stays in the lower tier
+  however large their sum. A provider's buckets of a day that request logs also cover are left out.
 
   A request no price covers, or that used no token a price counts (a cost-only row), but whose source reported
   a cost, costs what was reported (price_source 'reported'): never $0, and still counted as unpriced when no price
@@ -23,7 +28,14 @@
 -- materialized, or DuckDB would copy every request of the window into a temporary result first, which costs more
 -- than the pricing itself.
 with requests as not materialized (
-    select * from {{ ref('stg_llm__requests') }}
+    select requests.*
+    from {{ ref('stg_llm__requests') }} as requests
+    -- one source of truth per provider and day: where request logs cover a provider's day, its usage buckets
+    -- are not counted again (raw.llm_usage_overlaps compares the two)
+    left join {{ ref('stg_llm__usage_overlaps') }} as logged
+        on requests.record_kind = 'usage_bucket'
+        and requests.usage_date = logged.usage_date and requests.provider = logged.provider
+    where logged.provider is null
 ),
 
 resolved as not materialized (
@@ -55,6 +67,7 @@ override_prices as (
         overrides.output_usd_per_token,
         overrides.cache_read_usd_per_token,
         overrides.cache_write_usd_per_token,
+        cast(null as decimal(38, 18)) as cache_write_1h_usd_per_token,
         cast(null as decimal(38, 18)) as request_usd
     from resolved
     inner join override_keys
@@ -86,18 +99,22 @@ chosen as (
             else prices.cache_read_usd_per_token end as cache_read_usd_per_token,
         case when override_prices.request_id is not null then override_prices.cache_write_usd_per_token
             else prices.cache_write_usd_per_token end as cache_write_usd_per_token,
+        case when override_prices.request_id is not null then override_prices.cache_write_1h_usd_per_token
+            else prices.cache_write_1h_usd_per_token end as cache_write_1h_usd_per_token,
         case when override_prices.request_id is not null then override_prices.request_usd
             else prices.request_usd end as request_usd
     from resolved
     left join {{ ref('stg_llm__prices') }} as prices
         on resolved.price_provider_id = prices.price_provider_id
         and resolved.price_model_id = prices.price_model_id
+        and resolved.service_tier = prices.service_tier
         and resolved.occurred_at >= prices.effective_from
         and (prices.effective_until is null or resolved.occurred_at < prices.effective_until)
         and (prices.time_from is null or cast(timezone('UTC', resolved.occurred_at) as time) >= prices.time_from)
         and (prices.time_until is null or cast(timezone('UTC', resolved.occurred_at) as time) < prices.time_until)
-        and resolved.input_tokens >= prices.min_input_tokens
-        and (prices.max_input_tokens is null or resolved.input_tokens <= prices.max_input_tokens)
+        and coalesce(resolved.tier_input_tokens, resolved.input_tokens) >= prices.min_input_tokens
+        and (prices.max_input_tokens is null
+            or coalesce(resolved.tier_input_tokens, resolved.input_tokens) <= prices.max_input_tokens)
     left join override_prices
         on resolved.usage_date = override_prices.usage_date and resolved.request_id = override_prices.request_id
 ),
@@ -106,7 +123,11 @@ rated as (
     select
         *,
         input_usd_per_token is not null and output_usd_per_token is not null as is_priced,
-        input_tokens - cache_read_tokens - cache_write_tokens as uncached_input_tokens
+        input_tokens - cache_read_tokens - cache_write_tokens as uncached_input_tokens,
+        cache_write_tokens - cache_write_1h_tokens as cache_write_5m_tokens,
+        coalesce(cache_write_usd_per_token, input_usd_per_token) as cache_write_rate,
+        coalesce(cache_write_1h_usd_per_token, cache_write_usd_per_token, input_usd_per_token) as cache_write_1h_rate,
+        coalesce(request_usd, cast(0 as decimal(38, 18))) * coalesce(request_count, 0) as request_fee_usd
     from chosen
 ),
 
@@ -138,10 +159,15 @@ select
     task_type,
     status,
     latency_ms,
+    service_tier,
+    record_kind,
+    request_count,
+    tier_input_tokens,
     input_tokens,
     uncached_input_tokens,
     cache_read_tokens,
     cache_write_tokens,
+    cache_write_1h_tokens,
     output_tokens,
     is_priced,
     case
@@ -160,21 +186,23 @@ select
     override_id,
     input_usd_per_token,
     coalesce(cache_read_usd_per_token, input_usd_per_token) as cache_read_usd_per_token,
-    coalesce(cache_write_usd_per_token, input_usd_per_token) as cache_write_usd_per_token,
+    cache_write_rate as cache_write_usd_per_token,
+    cache_write_1h_rate as cache_write_1h_usd_per_token,
     output_usd_per_token,
+    case when is_priced then coalesce(request_usd, cast(0 as decimal(38, 18))) end as request_usd,
     case when is_priced then uncached_input_tokens * input_usd_per_token end as input_cost_usd,
     case when is_priced
         then cache_read_tokens * coalesce(cache_read_usd_per_token, input_usd_per_token) end as cache_read_cost_usd,
-    case when is_priced
-        then cache_write_tokens * coalesce(cache_write_usd_per_token, input_usd_per_token) end as cache_write_cost_usd,
+    case when is_priced then cache_write_5m_tokens * cache_write_rate + cache_write_1h_tokens * cache_write_1h_rate
+    end as cache_write_cost_usd,
     case when is_priced then output_tokens * output_usd_per_token end as output_cost_usd,
-    case when is_priced then coalesce(request_usd, cast(0 as decimal(38, 18))) end as request_cost_usd,
+    case when is_priced then request_fee_usd end as request_cost_usd,
     case when uses_reported then reported_cost_usd when is_priced then
         uncached_input_tokens * input_usd_per_token
         + cache_read_tokens * coalesce(cache_read_usd_per_token, input_usd_per_token)
-        + cache_write_tokens * coalesce(cache_write_usd_per_token, input_usd_per_token)
+        + cache_write_5m_tokens * cache_write_rate + cache_write_1h_tokens * cache_write_1h_rate
         + output_tokens * output_usd_per_token
-        + coalesce(request_usd, cast(0 as decimal(38, 18)))
+        + request_fee_usd
     end as total_cost_usd,
     reported_cost_usd,
     source_file

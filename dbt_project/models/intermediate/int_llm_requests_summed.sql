@@ -7,10 +7,10 @@
   over the same requests (llm_cost_reconciliation).
 -#}
 {%- set dimensions = ['usage_date', 'provider', 'model', 'user_id', 'team', 'project', 'environment', 'task_type',
-                      'status'] -%}
+                      'status', 'record_kind'] -%}
 {%- set price = ['price_provider_id', 'price_model_id', 'price_source', 'pricing_status', 'is_priced'] -%}
 {%- set token_sums = ['input_tokens', 'uncached_input_tokens', 'cache_read_tokens', 'cache_write_tokens',
-                      'output_tokens'] -%}
+                      'cache_write_1h_tokens', 'output_tokens'] -%}
 
 with per_rate as (
     -- Everything about a request's price (its ids, source, status and rates) follows from its provider, model,
@@ -28,9 +28,11 @@ with per_rate as (
         any_value(input_usd_per_token) as input_usd_per_token,
         any_value(cache_read_usd_per_token) as cache_read_usd_per_token,
         any_value(cache_write_usd_per_token) as cache_write_usd_per_token,
+        any_value(cache_write_1h_usd_per_token) as cache_write_1h_usd_per_token,
         any_value(output_usd_per_token) as output_usd_per_token,
-        any_value(request_cost_usd) as request_usd,
-        count(*) as request_count,
+        any_value(request_usd) as request_usd,
+        -- a usage bucket whose provider reports no request count counts none
+        coalesce(sum(request_count), 0) as request_count,
         {% for column in token_sums %}sum({{ column }}) as {{ column }},
         {% endfor -%}
         sum(reported_cost_usd) as reported_cost_usd,
@@ -46,13 +48,15 @@ costed as (
         *,
         case when is_priced then uncached_input_tokens * input_usd_per_token end as input_cost_usd,
         case when is_priced then cache_read_tokens * cache_read_usd_per_token end as cache_read_cost_usd,
-        case when is_priced then cache_write_tokens * cache_write_usd_per_token end as cache_write_cost_usd,
+        case when is_priced then (cache_write_tokens - cache_write_1h_tokens) * cache_write_usd_per_token
+            + cache_write_1h_tokens * cache_write_1h_usd_per_token end as cache_write_cost_usd,
         case when is_priced then output_tokens * output_usd_per_token end as output_cost_usd,
         case when is_priced then request_count * request_usd end as request_cost_usd,
         -- a reported cost stands for the whole request: it is not split into parts
         case when uses_reported then reported_cost_usd when is_priced then
             uncached_input_tokens * input_usd_per_token + cache_read_tokens * cache_read_usd_per_token
-            + cache_write_tokens * cache_write_usd_per_token + output_tokens * output_usd_per_token
+            + (cache_write_tokens - cache_write_1h_tokens) * cache_write_usd_per_token
+            + cache_write_1h_tokens * cache_write_1h_usd_per_token + output_tokens * output_usd_per_token
             + request_count * request_usd
         end as total_cost_usd
     from per_rate

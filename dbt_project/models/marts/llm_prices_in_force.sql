@@ -49,7 +49,8 @@ terms as (
             cast(prices.min_input_tokens as varchar), cast(prices.max_input_tokens as varchar),
             cast(prices.input_usd_per_token as varchar), cast(prices.output_usd_per_token as varchar),
             cast(prices.cache_read_usd_per_token as varchar), cast(prices.cache_write_usd_per_token as varchar),
-            cast(prices.request_usd as varchar)
+            cast(prices.request_usd as varchar), prices.service_tier,
+            cast(prices.cache_write_1h_usd_per_token as varchar)
         ]) as term
     from day_models
     inner join {{ ref('stg_llm__prices') }} as prices

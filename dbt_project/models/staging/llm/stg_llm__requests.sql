@@ -7,6 +7,7 @@ select
     input_tokens,
     cache_read_tokens,
     cache_write_tokens,
+    cache_write_1h_tokens,
     output_tokens,
     user_id,
     team,
@@ -16,5 +17,9 @@ select
     latency_ms,
     status,
     reported_cost_usd,
+    service_tier,
+    record_kind,
+    request_count,
+    tier_input_tokens,
     source as source_file
 from {{ source('raw', 'llm_requests') }}
