@@ -209,6 +209,12 @@ class ModelDrift:
     requests: int
     computed_usd: Decimal
     reported_usd: Decimal
+    reported_by: str = "source"  # or 'provider_cost_report'
+
+    @property
+    def name(self) -> str:
+        by = " (provider's bill)" if self.reported_by == "provider_cost_report" else ""
+        return f"{self.provider}/{self.model}{by}"
 
     @property
     def drift_usd(self) -> Decimal:
@@ -222,12 +228,13 @@ class ModelDrift:
 def reported_cost_drift(con: duckdb.DuckDBPyConnection, start: date, end: date) -> list[ModelDrift]:
     """Computed against reported cost per provider and model over the window, the largest relative drift first."""
     rows = con.execute(
-        """SELECT provider, model, sum(priced_request_count), sum(computed_cost_usd), sum(reported_cost_usd)
+        """SELECT provider, model, sum(priced_request_count), sum(computed_cost_usd), sum(reported_cost_usd),
+               reported_by
         FROM marts.llm_cost_reconciliation WHERE usage_date >= ? AND usage_date < ? AND priced_request_count > 0
-        GROUP BY 1, 2""",
+        GROUP BY provider, model, reported_by""",
         [start, end],
     ).fetchall()
-    drifts = [ModelDrift(p, m, int(n), Decimal(c), Decimal(r)) for p, m, n, c, r in rows]
+    drifts = [ModelDrift(p, m, int(n), Decimal(c), Decimal(r), by) for p, m, n, c, r, by in rows]
     return sorted(drifts, key=lambda d: (-(abs(d.share) if d.share is not None else Decimal(0)), d.provider, d.model))
 
 

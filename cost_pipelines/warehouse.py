@@ -11,7 +11,12 @@ from pathlib import Path
 import duckdb
 
 from cost_pipelines import settings
-from cost_pipelines.ingest.canonical import QUARANTINE_COLUMNS, UNREADABLE_FILE_COLUMNS, USAGE_OVERLAP_COLUMNS
+from cost_pipelines.ingest.canonical import (
+    COST_REPORT_COLUMNS,
+    QUARANTINE_COLUMNS,
+    UNREADABLE_FILE_COLUMNS,
+    USAGE_OVERLAP_COLUMNS,
+)
 
 RAW_SCHEMA = "raw"
 
@@ -53,6 +58,7 @@ MODEL_MAP_COLUMNS: dict[str, str] = {
     "match_status": "VARCHAR NOT NULL",
     "resolved_with": "VARCHAR NOT NULL",
     "resolved_at": "TIMESTAMPTZ NOT NULL",
+    "publisher": "VARCHAR",  # who made the model, apart from the provider that bills; resolved with the rest
 }
 
 
@@ -227,7 +233,9 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     _create(con, "llm_requests_quarantine", QUARANTINE_COLUMNS)
     _create(con, "llm_unreadable_files", UNREADABLE_FILE_COLUMNS)
     _create(con, "llm_usage_overlaps", USAGE_OVERLAP_COLUMNS)
+    _create(con, "provider_cost_reports", COST_REPORT_COLUMNS)
     _create(con, "llm_model_map", MODEL_MAP_COLUMNS, ", PRIMARY KEY (provider, model)")
+    _add_missing_columns(con, "llm_model_map", MODEL_MAP_COLUMNS)  # a row without a publisher is resolved again
     _create(con, "llm_prices", PRICE_COLUMNS)
     _add_missing_columns(con, "llm_prices", PRICE_COLUMNS)  # replaced whole on every load: nullable is enough
     _create(con, "aws_cost_explorer_daily", CE_COLUMNS)

@@ -207,25 +207,31 @@ def llm_costs_match_reported(
         drifts = quality.reported_cost_drift(con, start, end)
     drifting = quality.drifting(drifts, quality_thresholds.max_reported_cost_drift)
     rows = [
-        (d.provider, d.model, d.requests, str(d.computed_usd), str(d.reported_usd), str(d.drift_usd),
+        (d.provider, d.model, d.reported_by, d.requests, str(d.computed_usd), str(d.reported_usd), str(d.drift_usd),
          f"{d.share:+.2%}" if d.share is not None else "")
         for d in drifts[:10]
     ]  # fmt: skip
     return dg.AssetCheckResult(
         passed=not drifting,
         severity=dg.AssetCheckSeverity.WARN,
-        description=(
-            "drifting: " + ", ".join(f"{d.provider}/{d.model} {d.share:+.2%}" for d in drifting[:5])
-            if drifting
-            else None
-        ),
+        description=("drifting: " + ", ".join(f"{d.name} {d.share:+.2%}" for d in drifting[:5]) if drifting else None),
         metadata={
             "bound": quality_thresholds.max_reported_cost_drift,
             "models_compared": len(drifts),
-            "models_drifting": dg.MetadataValue.json([f"{d.provider}/{d.model}" for d in drifting]),
+            "models_drifting": dg.MetadataValue.json([d.name for d in drifting]),
             "largest_drifts": dg.MetadataValue.md(
                 markdown_table(
-                    ["provider", "model", "requests", "computed USD", "reported USD", "drift USD", "drift"], rows
+                    [
+                        "provider",
+                        "model",
+                        "reported by",
+                        "requests",
+                        "computed USD",
+                        "reported USD",
+                        "drift USD",
+                        "drift",
+                    ],
+                    rows,
                 )
             ),
         },

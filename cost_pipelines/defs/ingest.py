@@ -11,8 +11,10 @@ from cost_pipelines.defs.metadata import query_markdown
 from cost_pipelines.defs.owners import OWNERS_INGEST
 from cost_pipelines.defs.partitions import daily_partitions, single_run
 from cost_pipelines.defs.provider_usage import PROVIDER_USAGE_PAGES
+from cost_pipelines.ingest import cost_reports
 from cost_pipelines.ingest.load import DayReport, IngestPolicy, ingest_day
 from cost_pipelines.ingest.sources import CombinedSource, LogSource
+from cost_pipelines.ingest.usage_apis import COST_APIS
 from cost_pipelines.pricing.load import write_prices
 from cost_pipelines.pricing.price_table import export_price_rows, genai_prices_version
 from cost_pipelines.resources import LlmLogSourceResource, ProviderUsageResource, WarehouseResource
@@ -21,6 +23,7 @@ LLM_REQUESTS = dg.AssetKey(["raw", "llm_requests"])
 LLM_QUARANTINE = dg.AssetKey(["raw", "llm_requests_quarantine"])
 LLM_MODEL_MAP = dg.AssetKey(["raw", "llm_model_map"])
 LLM_USAGE_OVERLAPS = dg.AssetKey(["raw", "llm_usage_overlaps"])
+PROVIDER_COST_REPORTS = dg.AssetKey(["raw", "provider_cost_reports"])
 LLM_PRICES = dg.AssetKey(["raw", "llm_prices"])
 
 _INGEST_TAGS = {"domain": "llm"}
@@ -83,6 +86,16 @@ class LlmRequestsConfig(dg.Config):
             kinds={"duckdb"},
             tags=_INGEST_TAGS,
         ),
+        dg.AssetSpec(
+            PROVIDER_COST_REPORTS,
+            description="What each provider's cost report says the day was billed (OpenAI's Costs API, Anthropic's "
+            "cost report), per model, project and line item, from the saved pages; reconciled in "
+            "marts/llm_cost_reconciliation.",
+            group_name="ingest",
+            owners=OWNERS_INGEST,
+            kinds={"duckdb"},
+            tags=_INGEST_TAGS,
+        ),
     ],
     partitions_def=daily_partitions,
     backfill_policy=single_run,
@@ -99,10 +112,17 @@ def llm_requests(
         source = CombinedSource((source, provider_usage.pages_source()))
     window = context.partition_time_window
     reports: list[DayReport] = []
+    billed: dict[str, int] = {}
     with warehouse.connect() as con:
         day = window.start.date()
         while day < window.end.date():
             report = ingest_day(con, source, day, config.policy())
+            cost_apis = [COST_APIS[p] for p in provider_usage.configured()]
+            loaded, unreadable_amounts = cost_reports.load_day(con, provider_usage.root(), cost_apis, day)
+            if loaded or unreadable_amounts:
+                billed[str(day)] = loaded
+            if unreadable_amounts:
+                context.log.warning(f"{day}: {unreadable_amounts} cost report lines without a readable amount")
             context.log.info(
                 f"{day}: {report.files} files, {report.rows_in} rows in, {report.rows_kept} kept, "
                 f"{report.quarantined} quarantined, {report.duplicates} duplicates dropped"
@@ -164,6 +184,10 @@ def llm_requests(
                 {str(r.day): r.overlapping_providers for r in reports if r.overlapping_providers}
             ),
         },
+    )
+    yield dg.MaterializeResult(
+        asset_key=PROVIDER_COST_REPORTS,
+        metadata={"lines_by_day": dg.MetadataValue.json(billed), "dagster/row_count": sum(billed.values())},
     )
     yield dg.MaterializeResult(
         asset_key=LLM_MODEL_MAP,

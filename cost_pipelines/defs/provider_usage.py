@@ -6,7 +6,7 @@ import dagster as dg
 
 from cost_pipelines.defs.owners import OWNERS_INGEST
 from cost_pipelines.defs.partitions import daily_partitions, single_run
-from cost_pipelines.ingest.usage_apis import USAGE_APIS, Puller, UsageApiError, save_pages
+from cost_pipelines.ingest.usage_apis import COST_APIS, USAGE_APIS, Puller, UsageApiError, save_pages
 from cost_pipelines.resources import ProviderUsageResource
 
 PROVIDER_USAGE_PAGES = dg.AssetKey(["raw", "provider_usage_pages"])
@@ -15,8 +15,9 @@ PROVIDER_USAGE_PAGES = dg.AssetKey(["raw", "provider_usage_pages"])
 @dg.asset(
     key=PROVIDER_USAGE_PAGES,
     description="Hourly usage buckets from OpenAI's organization Usage API and Anthropic's Admin API usage "
-    "report, saved as the pages each returned, one folder per provider and UTC day; read by raw/llm_requests as "
-    "usage-bucket records. A provider without an admin key is not pulled.",
+    "report, and the day's billed cost from OpenAI's Costs API and Anthropic's cost report, saved as the pages "
+    "each returned, one folder per report and UTC day; read by raw/llm_requests as usage-bucket records and into "
+    "raw/provider_cost_reports. A provider without an admin key is not pulled.",
     group_name="ingest",
     owners=OWNERS_INGEST,
     kinds={"python"},
@@ -32,12 +33,13 @@ def provider_usage_pages(
     first, end = window.start.date(), window.end.date()
     puller = Puller(timeout=provider_usage.timeout_seconds)
     pages, changed_earlier = {}, set()
-    for name in providers:
-        api = USAGE_APIS[name]
+    for api in [report[name] for name in providers for report in (USAGE_APIS, COST_APIS)]:
+        name = api.name
         day = first - timedelta(days=provider_usage.trailing_days)
         while day < end:
             try:
-                day_pages = puller.pull_day(api, provider_usage.key(name), day, provider_usage.base_url(name))
+                key, base_url = provider_usage.key(api.provider), provider_usage.base_url(api.provider)
+                day_pages = puller.pull_day(api, key, day, base_url)
             except UsageApiError as error:
                 raise dg.Failure(f"{day}: {error}") from None
             changed = save_pages(provider_usage.root(), api, day, day_pages)

@@ -127,6 +127,21 @@ USAGE_OVERLAP_COLUMNS: dict[str, str] = {
     "found_at": "TIMESTAMPTZ NOT NULL",
 }
 
+# What a provider's own cost report says a day was billed (OpenAI's Costs API, Anthropic's cost report), per model
+# where the report names one, project (workspace) and line item; in the report's currency.
+COST_REPORT_COLUMNS: dict[str, str] = {
+    "usage_date": "DATE NOT NULL",
+    "provider": "VARCHAR NOT NULL",
+    "model": "VARCHAR",  # NULL for a line that is no model's (a tool's calls)
+    "price_model_id": "VARCHAR",  # the genai-prices model it names, to match the priced records by
+    "project": "VARCHAR",
+    "line_item": "VARCHAR",
+    "amount": "DECIMAL(38, 18) NOT NULL",
+    "currency": "VARCHAR NOT NULL",
+    "source": "VARCHAR NOT NULL",  # the report: openai_costs, anthropic_costs
+    "loaded_at": "TIMESTAMPTZ NOT NULL",
+}
+
 # A log file that could not be read at all (truncated gzip, corrupt Parquet, a line too long): one row per file.
 UNREADABLE_FILE_COLUMNS: dict[str, str] = {
     "partition_date": "DATE NOT NULL",

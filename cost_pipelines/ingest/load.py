@@ -414,15 +414,17 @@ def update_model_map(con: duckdb.DuckDBPyConnection, pairs_sql: str, params: lis
     pairs = con.execute(
         f"""SELECT p.provider, p.model FROM ({pairs_sql}) p
         LEFT JOIN {RAW_SCHEMA}.llm_model_map m USING (provider, model)
-        WHERE m.provider IS NULL OR m.resolved_with <> ?
+        WHERE m.provider IS NULL OR m.resolved_with <> ? OR m.publisher IS NULL
         UNION
-        SELECT provider, model FROM {RAW_SCHEMA}.llm_model_map WHERE resolved_with <> ?""",
+        SELECT provider, model FROM {RAW_SCHEMA}.llm_model_map WHERE resolved_with <> ? OR publisher IS NULL""",
         [*(params or []), version, version],
     ).fetchall()
     resolutions = resolve_models(pairs, aliases)
     if resolutions:
         con.executemany(
-            f"INSERT OR REPLACE INTO {RAW_SCHEMA}.llm_model_map VALUES (?, ?, ?, ?, ?, ?, ?, now())",
+            f"INSERT OR REPLACE INTO {RAW_SCHEMA}.llm_model_map (provider, model, price_provider_id, price_model_id, "
+            "price_model_name, match_status, resolved_with, resolved_at, publisher) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, now(), ?)",
             [
                 [
                     r.provider,
@@ -432,6 +434,7 @@ def update_model_map(con: duckdb.DuckDBPyConnection, pairs_sql: str, params: lis
                     r.price_model_name,
                     r.match_status,
                     r.resolved_with,
+                    r.publisher,
                 ]
                 for r in resolutions
             ],

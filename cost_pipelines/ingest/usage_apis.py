@@ -1,10 +1,12 @@
-"""Providers' own usage reports, pulled over HTTP one UTC day at a time and saved as the pages the API returned.
+"""Providers' own usage and cost reports, pulled over HTTP one UTC day at a time and saved as the pages the API
+returned.
 
 OpenAI's organization Usage API (completions) and Anthropic's Admin API usage report return hourly buckets of
-summed usage, a page at a time (`next_page`). The pages are saved as they came, one folder per provider and day,
-and read by the same reader as every log file: each bucket's results are usage-bucket records
-(`record_shapes`). Saving the pages rather than rows keeps what the provider said, byte for byte, for the day's
-re-ingest and for anyone checking a figure.
+summed usage, a page at a time (`next_page`); their Costs API and cost report return what the day was billed. The
+pages are saved as they came, one folder per report and day. Usage pages are read by the same reader as every log
+file: each bucket's results are usage-bucket records (`record_shapes`); cost pages are loaded beside them
+(`cost_reports`) to reconcile with. Saving the pages rather than rows keeps what the provider said, byte for byte,
+for the day's re-ingest and for anyone checking a figure.
 
 An admin key is sent in a header, never in the URL, and no error names it. 429 and 5xx answers are retried,
 waiting what `Retry-After` asks (bounded), then at most `max_attempts` times in all.
@@ -37,56 +39,65 @@ class UsageApiError(RuntimeError):
 
 @dataclass(frozen=True)
 class UsageApi:
-    name: str
+    name: str  # the folder its pages are saved in
+    provider: str
     base_url: str
     path: str
     key_env: str  # the environment variable holding the admin key
     docs: str
+    bucket_width: str  # '1h' for usage; the cost reports give whole days
+    groups: tuple[str, ...]  # what the report is grouped by: everything pricing, allocation and reconciling use
 
     def headers(self, key: str) -> dict[str, str]:
-        if self.name == "anthropic":
+        if self.provider == "anthropic":
             return {"x-api-key": key, "anthropic-version": "2023-06-01"}
         return {"Authorization": f"Bearer {key}"}
 
     def params(self, day: date) -> list[tuple[str, str]]:
-        """The query for one UTC day of hourly buckets, grouped by everything pricing and allocation use."""
+        """The query for one UTC day of buckets."""
         start = datetime.combine(day, clock(0), tzinfo=UTC)
         end = start + timedelta(days=1)
-        if self.name == "anthropic":
-            groups = ("model", "workspace_id", "api_key_id", "service_tier", "context_window")
+        limit = "24" if self.bucket_width == "1h" else "1"
+        if self.provider == "anthropic":
             return [
                 ("starting_at", start.isoformat().replace("+00:00", "Z")),
                 ("ending_at", end.isoformat().replace("+00:00", "Z")),
-                ("bucket_width", "1h"),
-                ("limit", "24"),
-                *(("group_by[]", g) for g in groups),
+                ("bucket_width", self.bucket_width),
+                ("limit", limit),
+                *(("group_by[]", g) for g in self.groups),
             ]
-        groups = ("model", "project_id", "user_id", "api_key_id", "batch", "service_tier")
         return [
             ("start_time", str(int(start.timestamp()))),
             ("end_time", str(int(end.timestamp()))),
-            ("bucket_width", "1h"),
-            ("limit", "24"),
-            *(("group_by", g) for g in groups),
+            ("bucket_width", self.bucket_width),
+            ("limit", limit),
+            *(("group_by", g) for g in self.groups),
         ]
 
 
+_OPENAI, _ANTHROPIC = "https://api.openai.com", "https://api.anthropic.com"
 USAGE_APIS: dict[str, UsageApi] = {
     "openai": UsageApi(
-        "openai",
-        "https://api.openai.com",
-        "/v1/organization/usage/completions",
-        "OPENAI_ADMIN_KEY",
-        "platform.openai.com/docs/api-reference/usage/completions",
+        "openai", "openai", _OPENAI, "/v1/organization/usage/completions", "OPENAI_ADMIN_KEY",
+        "platform.openai.com/docs/api-reference/usage/completions", "1h",
+        ("model", "project_id", "user_id", "api_key_id", "batch", "service_tier"),
     ),
     "anthropic": UsageApi(
-        "anthropic",
-        "https://api.anthropic.com",
-        "/v1/organizations/usage_report/messages",
-        "ANTHROPIC_ADMIN_KEY",
-        "platform.claude.com/docs/en/api/admin/usage_report/retrieve_messages",
+        "anthropic", "anthropic", _ANTHROPIC, "/v1/organizations/usage_report/messages", "ANTHROPIC_ADMIN_KEY",
+        "platform.claude.com/docs/en/api/admin/usage_report/retrieve_messages", "1h",
+        ("model", "workspace_id", "api_key_id", "service_tier", "context_window"),
     ),
-}
+}  # fmt: skip
+COST_APIS: dict[str, UsageApi] = {
+    "openai": UsageApi(
+        "openai_costs", "openai", _OPENAI, "/v1/organization/costs", "OPENAI_ADMIN_KEY",
+        "platform.openai.com/docs/api-reference/usage/costs", "1d", ("project_id", "line_item"),
+    ),
+    "anthropic": UsageApi(
+        "anthropic_costs", "anthropic", _ANTHROPIC, "/v1/organizations/cost_report", "ANTHROPIC_ADMIN_KEY",
+        "platform.claude.com/docs/en/api/admin/cost_report/retrieve", "1d", ("workspace_id", "description"),
+    ),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -101,7 +112,7 @@ class Puller:
     def pull_day(self, api: UsageApi, key: str, day: date, base_url: str | None = None) -> list[bytes]:
         """Every page of one day's report, as the API returned it."""
         if not key:
-            raise UsageApiError(f"{api.name} usage API: no admin key (set {api.key_env})")
+            raise UsageApiError(f"{api.name} report: no admin key (set {api.key_env})")
         pages: list[bytes] = []
         cursor: str | None = None
         while True:
@@ -111,15 +122,15 @@ class Puller:
             try:
                 page = json.loads(body)
             except json.JSONDecodeError:
-                raise UsageApiError(f"{api.name} usage API: page {len(pages) + 1} is not JSON") from None
+                raise UsageApiError(f"{api.name} report: page {len(pages) + 1} is not JSON") from None
             if not isinstance(page, dict) or not isinstance(page.get("data"), list):
-                raise UsageApiError(f"{api.name} usage API: page {len(pages) + 1} holds no `data` list")
+                raise UsageApiError(f"{api.name} report: page {len(pages) + 1} holds no `data` list")
             pages.append(body)
             following = page.get("next_page") if page.get("has_more") else None
             if not following:
                 return pages
             if following == cursor or len(pages) >= MAX_PAGES:
-                raise UsageApiError(f"{api.name} usage API: the page cursor does not advance")
+                raise UsageApiError(f"{api.name} report: the page cursor does not advance")
             cursor = str(following)
 
     def _get(self, api: UsageApi, url: str, headers: dict[str, str]) -> bytes:
@@ -132,16 +143,16 @@ class Puller:
             except urllib.error.HTTPError as error:
                 if error.code != 429 and error.code < 500:
                     hint = " (is the admin key valid?)" if error.code in (401, 403) else ""
-                    raise UsageApiError(f"{api.name} usage API: HTTP {error.code}{hint}") from None
+                    raise UsageApiError(f"{api.name} report: HTTP {error.code}{hint}") from None
                 reason = f"HTTP {error.code}"
                 wait = retry_after_seconds(error.headers.get("Retry-After"), datetime.now(UTC))
                 if wait is not None and wait > self.max_wait:
-                    raise UsageApiError(f"{api.name} usage API: {reason}, Retry-After {wait:g} s is too long") from None
+                    raise UsageApiError(f"{api.name} report: {reason}, Retry-After {wait:g} s is too long") from None
             except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
                 cause = error.reason if isinstance(error, urllib.error.URLError) else error
                 reason = "timed out" if isinstance(cause, TimeoutError | socket.timeout) else type(cause).__name__
             if attempt == self.max_attempts:
-                raise UsageApiError(f"{api.name} usage API: {reason}, {attempt} attempts") from None
+                raise UsageApiError(f"{api.name} report: {reason}, {attempt} attempts") from None
             self.sleep(wait if wait is not None else min(2.0 ** (attempt - 1), self.max_wait))
         raise AssertionError("unreachable")
 

@@ -38,6 +38,39 @@ class ModelResolution:
     price_model_name: str | None
     match_status: str  # matched | unknown_provider | unknown_model
     resolved_with: str
+    publisher: str = ""  # who made the model (Anthropic), apart from the provider that bills (aws-bedrock)
+
+    def with_publisher(self) -> ModelResolution:
+        return replace(self, publisher=publisher_of(self.provider, self.price_model_id or self.model))
+
+
+# Providers that resell other publishers' models, and the model-name prefixes that tell the publisher apart.
+_RESELLERS = {"aws-bedrock", "google-vertex", "azure-openai", "openrouter", "together", "fireworks", "groq"}
+_PUBLISHER_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("claude", "anthropic"), ("gpt-", "openai"), ("o1", "openai"), ("o3", "openai"), ("o4", "openai"),
+    ("chatgpt", "openai"), ("text-embedding", "openai"), ("gemini", "google"), ("gemma", "google"),
+    ("llama", "meta"), ("mistral", "mistral"), ("mixtral", "mistral"), ("codestral", "mistral"),
+    ("deepseek", "deepseek"), ("grok", "x-ai"), ("command", "cohere"), ("qwen", "qwen"), ("nova", "amazon"),
+    ("titan", "amazon"),
+)  # fmt: skip
+_REGION_PREFIXES = ("regional.", "global.", "us-gov.", "us.", "eu.", "apac.", "jp.", "au.", "ca.")
+
+
+def publisher_of(provider: str, model: str) -> str:
+    """The publisher of a model string (preferably the genai-prices model id it resolved to): the provider itself,
+    unless the provider resells others' models (Bedrock `[region.]anthropic.claude-…`, OpenRouter `vendor/model`,
+    Vertex `claude-…`), when the model says whose it is."""
+    if provider not in _RESELLERS:
+        return provider
+    name = model.lower().rsplit("/", 1)[-1] if model.lower().startswith("arn:") else model.lower()
+    if "/" in name:
+        return name.split("/", 1)[0]
+    for prefix in _REGION_PREFIXES:
+        name = name.removeprefix(prefix)
+    if provider == "aws-bedrock" and "." in name:
+        return name.split(".", 1)[0]  # Bedrock ids name their publisher: anthropic.claude-…, meta.llama3-…
+    found = next((publisher for prefix, publisher in _PUBLISHER_PREFIXES if name.startswith(prefix)), None)
+    return found or ("openai" if provider == "azure-openai" else provider)
 
 
 @cache
@@ -95,19 +128,25 @@ def resolve_model(provider: str, model: str, aliases: ModelAliases | None = None
     target = aliases.get((provider, model))
     if target is not None:
         found = resolve_model(provider, target)
-        return replace(found, model=model, resolved_with=resolution_tag(aliases))
+        return replace(found, model=model, resolved_with=resolution_tag(aliases)).with_publisher()
     snapshot = data_snapshot.get_snapshot()
     provider_id = PROVIDER_IDS.get(provider, provider)
     try:
         price_provider = snapshot.find_provider(None, provider_id, None)
     except LookupError:
-        return ModelResolution(provider, model, None, None, None, "unknown_provider", genai_prices_version())
+        return ModelResolution(
+            provider, model, None, None, None, "unknown_provider", genai_prices_version()
+        ).with_publisher()
     found = price_provider.find_model(model.lower(), all_providers=snapshot.providers)
     if found is None:
-        return ModelResolution(provider, model, price_provider.id, None, None, "unknown_model", genai_prices_version())
+        return ModelResolution(
+            provider, model, price_provider.id, None, None, "unknown_model", genai_prices_version()
+        ).with_publisher()
     listed_here = any(m is found for m in price_provider.models)
     owner = price_provider if listed_here else _owners().get(id(found), price_provider)
-    return ModelResolution(provider, model, owner.id, found.id, found.name, "matched", genai_prices_version())
+    return ModelResolution(
+        provider, model, owner.id, found.id, found.name, "matched", genai_prices_version()
+    ).with_publisher()
 
 
 def resolve_models(pairs: Iterable[tuple[str, str]], aliases: ModelAliases | None = None) -> list[ModelResolution]:

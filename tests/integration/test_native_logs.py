@@ -99,3 +99,13 @@ def test_each_tool_is_priced_as_genai_prices_prices_the_true_usage(tmp_path: Pat
             if actual is None or abs(actual - expected) > Decimal("1e-9"):
                 mismatches.append((tool, row["request_id"], row["model"], expected, actual))
     assert not mismatches, mismatches
+
+
+def test_the_publisher_is_kept_apart_from_the_provider_that_bills(warehouses: dict) -> None:
+    db, _ = warehouses["bedrock"]
+    with connect(db, read_only=True) as con:
+        found = dict(
+            con.execute("SELECT model, publisher FROM raw.llm_model_map WHERE provider = 'aws-bedrock'").fetchall()
+        )
+    assert found["us.anthropic.claude-3-7-sonnet-20250219-v1:0"] == "anthropic"
+    assert found["amazon.nova-pro-v1:0"] == "amazon"

@@ -1,9 +1,11 @@
-"""The providers' usage reports pulled over real HTTP from a loopback server replaying recorded pages (two pages a
-report, one 429 with Retry-After first), saved, and ingested by the same run as usage buckets."""
+"""The providers' usage and cost reports pulled over real HTTP from a loopback server replaying recorded pages (two
+pages a usage report, one 429 with Retry-After first), saved, ingested by the same run as usage buckets, and
+reconciled with what the cost reports billed."""
 
 import json
 from collections.abc import Iterator
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -12,11 +14,13 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from cost_pipelines.defs.ingest import llm_requests
+from cost_pipelines import quality
+from cost_pipelines.defs.ingest import llm_prices, llm_requests
 from cost_pipelines.defs.provider_usage import provider_usage_pages
-from cost_pipelines.ingest.usage_apis import USAGE_APIS, Puller, UsageApiError
+from cost_pipelines.ingest.usage_apis import COST_APIS, USAGE_APIS, Puller, UsageApiError
 from cost_pipelines.resources import LlmLogSourceResource, ProviderUsageResource, WarehouseResource
 from cost_pipelines.warehouse import connect
+from tests.conftest import run_dbt_build
 
 DAY = date(2026, 11, 2)
 PAGES = Path(__file__).parents[1] / "data" / "usage_apis"
@@ -24,6 +28,8 @@ EXPECTED = json.loads((PAGES / "expected_usage.json").read_text())
 KEYS = {"openai": "sk-admin-usage-test-0p3n41", "anthropic": "sk-ant-admin01-usage-test-4nthr0p1c"}
 EMPTY = {"openai": {"object": "page", "data": [], "has_more": False, "next_page": None},
          "anthropic": {"data": [], "has_more": False, "next_page": None}}  # fmt: skip
+RECORDED = {"openai": "usage_completions_page_", "anthropic": "usage_report_messages_page_",
+            "openai_costs": "costs_page_", "anthropic_costs": "cost_report_page_"}  # fmt: skip
 
 
 class RecordedReports:
@@ -34,19 +40,19 @@ class RecordedReports:
         self.requests: list[tuple[str, dict[str, list[str]], dict[str, str]]] = []
         self.throttled: set[str] = set()
 
-    def handler(self, provider: str):
+    def handler(self, report: str, provider: str):
         def answer(request: Request) -> Response:
             query = parse_qs(request.query_string.decode())
-            self.requests.append((provider, query, dict(request.headers)))
-            if provider not in self.throttled:
-                self.throttled.add(provider)
+            self.requests.append((report, query, dict(request.headers)))
+            if report == provider and report not in self.throttled:  # the usage reports: once
+                self.throttled.add(report)
                 return Response("slow down", status=429, headers={"Retry-After": "1"})
             start = (query.get("start_time") or query.get("starting_at"))[0]
             if start not in ("1793577600", "2026-11-02T00:00:00Z"):
                 return Response(json.dumps(EMPTY[provider]), content_type="application/json")
-            prefix = "usage_completions_page_" if provider == "openai" else "usage_report_messages_page_"
             number = 2 if "page" in query else 1
-            return Response((PAGES / provider / f"{prefix}{number}.json").read_bytes(), content_type="application/json")
+            page = PAGES / report / f"{RECORDED[report]}{number}.json"
+            return Response(page.read_bytes(), content_type="application/json")
 
         return answer
 
@@ -54,8 +60,8 @@ class RecordedReports:
 @pytest.fixture
 def reports(httpserver: HTTPServer) -> Iterator[RecordedReports]:
     recorded = RecordedReports()
-    for name, api in USAGE_APIS.items():
-        httpserver.expect_request(api.path, method="GET").respond_with_handler(recorded.handler(name))
+    for api in [*USAGE_APIS.values(), *COST_APIS.values()]:
+        httpserver.expect_request(api.path, method="GET").respond_with_handler(recorded.handler(api.name, api.provider))
     yield recorded
     httpserver.clear()
 
@@ -77,14 +83,14 @@ def test_the_day_is_pulled_in_pages_through_a_429_and_ingested_as_buckets(
     tmp_path: Path, httpserver: HTTPServer, reports: RecordedReports
 ) -> None:
     result = dg.materialize(
-        [provider_usage_pages, llm_requests], resources=_resources(tmp_path, httpserver, **KEYS),
+        [provider_usage_pages, llm_requests, llm_prices], resources=_resources(tmp_path, httpserver, **KEYS),
         partition_key=DAY.isoformat(),
     )  # fmt: skip
     assert result.success
     for provider, key in KEYS.items():
         sent = [(q, h) for p, q, h in reports.requests if p == provider]
-        # 429, the trailing day (one empty page), then the day's two pages
-        assert len(sent) == 4
+        # 429, the trailing day (one empty page), then the day's two pages; the cost report: one page a day
+        assert len(sent) == 4 and len([r for r in reports.requests if r[0] == f"{provider}_costs"]) == 2
         starts = [(q.get("start_time") or q.get("starting_at"))[0] for q, _ in sent]
         assert starts[1] < starts[2] == starts[3]
         assert [q.get("page") for q, _ in sent[2:]] == [None, [_cursor(provider)]]
@@ -95,6 +101,25 @@ def test_the_day_is_pulled_in_pages_through_a_429_and_ingested_as_buckets(
                .fetchall()}  # fmt: skip
         quarantined = con.execute("SELECT count(*) FROM raw.llm_requests_quarantine").fetchone()[0]
     assert ids == {e["request_id"] for rows in EXPECTED.values() for e in rows} and quarantined == 0
+    # what the cost reports billed against what the price table computed: exact, but for the planted 5 %
+    built = run_dbt_build(tmp_path / "warehouse.duckdb", "--select", "+llm_cost_reconciliation")
+    assert built.returncode == 0, built.stdout[-3000:]
+    with connect(tmp_path / "warehouse.duckdb", read_only=True) as con:
+        billed = {
+            (p, m): (share, unpriced)
+            for p, m, share, unpriced in con.execute(
+                "SELECT provider, model, drift_share, unpriced_reported_cost_usd FROM marts.llm_cost_reconciliation "
+                "WHERE reported_by = 'provider_cost_report'"
+            ).fetchall()
+        }
+        drifts = quality.reported_cost_drift(con, DAY, date(2026, 11, 3))
+    # billed 5 % above the list price of the usage: computed / billed - 1 = 1 / 1.05 - 1
+    assert billed.pop(("openai", "gpt-4o-mini")) == ((Decimal(1) / Decimal("1.05") - 1).quantize(Decimal("1e-12")), 0)
+    assert billed.pop(("openai", "(no model)")) == (None, Decimal("0.02"))  # a tool's calls: listed, not compared
+    assert set(billed) == {("openai", "gpt-4o"), ("openai", "gpt-5"), ("openai", "gpt-4.1"),
+                           ("anthropic", "claude-sonnet-4-5"), ("anthropic", "claude-haiku-4-5")}  # fmt: skip
+    assert all(abs(share) < Decimal("1e-9") for share, _ in billed.values()), billed
+    assert [d.name for d in quality.drifting(drifts, 0.01)] == ["openai/gpt-4o-mini (provider's bill)"]
     # the key is in no event, no metadata, no saved page
     events = json.dumps([str(e) for e in result.all_events])
     saved = b"".join(p.read_bytes() for p in (tmp_path / "provider_usage").rglob("*") if p.is_file())

@@ -57,7 +57,7 @@ def test_every_asset_is_described_and_grouped() -> None:
 
 
 def test_log_source_kinds_are_selectable_by_configuration(tmp_path: Path) -> None:
-    from cost_pipelines.ingest.remote_sources import PostgresTableSource, S3PrefixSource
+    from cost_pipelines.ingest.remote_sources import LiteLlmSpendLogsSource, PostgresTableSource, S3PrefixSource
     from cost_pipelines.ingest.sources import LocalDirectorySource
     from cost_pipelines.resources import LlmLogSourceResource
 
@@ -70,5 +70,8 @@ def test_log_source_kinds_are_selectable_by_configuration(tmp_path: Path) -> Non
         kind="postgres", postgres_dsn="host=127.0.0.1 password=s3cret", download_dir=str(tmp_path)
     )
     assert isinstance(pg.source(), PostgresTableSource) and "s3cret" not in pg.source().describe()
-    with pytest.raises(ValueError, match="local, s3 or postgres"):
+    litellm = LlmLogSourceResource(kind="litellm", postgres_dsn="host=127.0.0.1 password=s3cret")
+    assert isinstance(litellm.source(), LiteLlmSpendLogsSource) and litellm.source().table == "LiteLLM_SpendLogs"
+    assert "s3cret" not in litellm.source().describe()
+    with pytest.raises(ValueError, match="local, s3, postgres or litellm"):
         LlmLogSourceResource(kind="ftp").source()

@@ -5,8 +5,10 @@
   with --full-refresh, or when the table does not exist yet) the whole table is rebuilt from the query.
 
   config: window_column (default usage_date), window_start_var (default min_date; aws_min_date for models that
-  rebuild the days Cost Explorer restates). Columns are inserted by name, so a model whose columns no longer match
-  its table fails instead of writing misplaced values; rebuild it with --full-refresh.
+  rebuild the days Cost Explorer restates). Columns are inserted by name, so nothing lands in the wrong column. A
+  column the model gained since the table was built (an upgrade) is added to the table first: NULL on the days
+  outside the window, until they are summed again (`cost-pipelines reprice` finds them: their price fingerprint
+  changed). A column the table has and the model no longer makes fails the insert; rebuild with --full-refresh.
 -#}
 {% materialization window_replace, adapter='duckdb' %}
   {%- set target_relation = this.incorporate(type='table') -%}
@@ -26,6 +28,15 @@
       {{ create_table_as(False, target_relation, sql) }}
     {%- endcall %}
   {% else %}
+    {%- set existing_names = adapter.get_columns_in_relation(existing_relation) | map(attribute='name')
+                              | map('lower') | list -%}
+    {%- for column in adapter.get_column_schema_from_query(sql) -%}
+      {%- if column.name | lower not in existing_names %}
+        {% call statement('add_' ~ column.name) -%}
+          alter table {{ target_relation }} add column {{ adapter.quote(column.name) }} {{ column.data_type }}
+        {%- endcall %}
+      {%- endif -%}
+    {%- endfor %}
     {% call statement('delete_window') -%}
       delete from {{ target_relation }} where {{ in_partition_window(window_column, start_var) }}
     {%- endcall %}

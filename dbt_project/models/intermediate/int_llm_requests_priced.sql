@@ -43,6 +43,7 @@ resolved as not materialized (
         requests.*,
         model_map.price_provider_id,
         model_map.price_model_id,
+        coalesce(model_map.publisher, requests.provider) as publisher,
         coalesce(model_map.match_status, 'unresolved') as match_status
     from requests
     left join {{ ref('stg_llm__model_map') }} as model_map
@@ -152,6 +153,7 @@ select
     model,
     price_provider_id,
     price_model_id,
+    publisher,
     user_id,
     team,
     project,

@@ -8,7 +8,8 @@
 -#}
 {%- set dimensions = ['usage_date', 'provider', 'model', 'user_id', 'team', 'project', 'environment', 'task_type',
                       'status', 'record_kind'] -%}
-{%- set price = ['price_provider_id', 'price_model_id', 'price_source', 'pricing_status', 'is_priced'] -%}
+{%- set price = ['price_provider_id', 'price_model_id', 'publisher', 'price_source', 'pricing_status',
+                 'is_priced'] -%}
 {%- set token_sums = ['input_tokens', 'uncached_input_tokens', 'cache_read_tokens', 'cache_write_tokens',
                       'cache_write_1h_tokens', 'output_tokens'] -%}
 

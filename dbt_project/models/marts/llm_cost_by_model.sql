@@ -3,6 +3,7 @@ select
     provider,
     model,
     coalesce(price_model_id, '(unknown)') as price_model_id,
+    publisher,
     {{ llm_cost_measures() }},
     {{ avg_latency_ms() }}
 from {{ ref('int_llm_requests_summed') }}

@@ -4,5 +4,6 @@ select
     price_provider_id,
     price_model_id,
     price_model_name,
-    match_status
+    match_status,
+    coalesce(publisher, provider) as publisher
 from {{ source('raw', 'llm_model_map') }}
