@@ -18,7 +18,7 @@ from cost_pipelines.ingest.sources import LocalDirectorySource
 from cost_pipelines.pricing.load import write_prices
 from cost_pipelines.pricing.price_table import export_price_rows
 from cost_pipelines.warehouse import connect
-from tests.conftest import priced_request_costs
+from tests.conftest import priced_request_costs, run_dbt_build
 
 DAY = date(2026, 11, 2)
 FIXTURES = Path(__file__).parents[1] / "data" / "usage_apis"
@@ -113,3 +113,21 @@ def test_request_logs_and_buckets_of_one_provider_and_day_are_counted_once(tmp_p
     assert {f"req-{i}" for i in range(3)} <= set(costs)
     assert not {r["request_id"] for r in EXPECTED["openai"]} & set(costs)
     assert {r["request_id"] for r in EXPECTED["anthropic"]} <= set(costs)
+
+
+def test_a_summed_table_built_before_columns_were_added_gains_them_on_the_next_run(warehouse: tuple) -> None:
+    """An upgrade: the table misses columns the model now makes; a windowed run adds them instead of failing."""
+    db, _ = warehouse
+    assert run_dbt_build(db, "--select", "+int_llm_requests_summed").returncode == 0
+    with connect(db) as con:
+        for column in ("publisher", "cache_write_1h_tokens", "record_kind"):
+            con.execute(f"ALTER TABLE intermediate.int_llm_requests_summed DROP COLUMN {column}")
+    window = json.dumps({"min_date": DAY.isoformat(), "max_date": (DAY + timedelta(days=1)).isoformat()})
+    result = run_dbt_build(db, "--select", "int_llm_requests_summed", "--vars", window)
+    assert result.returncode == 0, result.stdout[-3000:]
+    with connect(db, read_only=True) as con:
+        rows = con.execute(
+            "SELECT publisher, sum(cache_write_1h_tokens), any_value(record_kind) "
+            "FROM intermediate.int_llm_requests_summed GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    assert rows == [("anthropic", 8000, "usage_bucket"), ("openai", 0, "usage_bucket")]
