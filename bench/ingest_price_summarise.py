@@ -404,7 +404,7 @@ SELECT CAST(r.occurred_at AS DATE) AS usage_date, r.provider, r.model, count(*) 
 FROM read_parquet(?) AS r
 JOIN model_map AS m USING (provider, model)
 JOIN w.raw.llm_prices AS p
-    ON p.provider_id = m.price_provider_id AND p.model_id = m.price_model_id
+    ON p.provider_id = m.price_provider_id AND p.model_id = m.price_model_id AND p.service_tier = 'standard'
     AND CAST(r.occurred_at AS DATE) >= p.effective_from
     AND (p.effective_until IS NULL OR CAST(r.occurred_at AS DATE) < p.effective_until)
     AND (p.time_from IS NULL OR CAST(r.occurred_at AS TIME) >= p.time_from)
@@ -641,6 +641,7 @@ def _seed_rates(work: Workdir) -> dict[tuple[str, str], tuple[Decimal, Decimal]]
             "SELECT m.provider, m.model, arg_min(p.input_usd_per_mtok, p.min_input_tokens), "
             "arg_min(p.output_usd_per_mtok, p.min_input_tokens) FROM raw.llm_model_map m JOIN raw.llm_prices p "
             "ON p.provider_id = m.price_provider_id AND p.model_id = m.price_model_id AND p.effective_until IS NULL "
+            "AND p.service_tier = 'standard' "
             "GROUP BY ALL"
         ).fetchall()
     return {(p, m): (Decimal(i) / 1000, Decimal(o) / 1000) for p, m, i, o in rows}
