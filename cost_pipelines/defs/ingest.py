@@ -208,8 +208,8 @@ def llm_requests(
     kinds={"duckdb", "python"},
     tags={"domain": "pricing"},
     description=(
-        "genai-prices' price history as point-in-time rows (date interval, time-of-day window, input tier), "
-        "replaced whole on every run."
+        "genai-prices' price history as point-in-time rows (service tier, date interval, time-of-day window, "
+        "input tier), replaced whole on every run."
     ),
 )
 def llm_prices(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
