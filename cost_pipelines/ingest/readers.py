@@ -21,6 +21,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -164,18 +165,35 @@ def _record_lines(con: duckdb.DuckDBPyConnection, file: SourceFile, numbered: bo
 
 @dataclass(frozen=True)
 class _LinePaths:
-    """The top-level keys read from every JSON line: every field's aliases and the keys an envelope holds its
-    body under. Their values as text are one `json_transform` (`_v`, a struct; lighter than a list of
-    `json_extract_string` paths), their JSON types one `json_type(line, [...])` (`_t`, numbered)."""
+    """What is read from every JSON line, in one `json_transform` (`_v`, a struct; lighter than a list of
+    `json_extract_string` paths, and one parse for every shape): the top-level keys as text (every field's aliases,
+    the keys an envelope holds its body under, the keys that tell native shapes apart), whose JSON types are one
+    `json_type(line, [...])` (`_t`, numbered); and the native shapes' paths, nested as their records nest them."""
 
     keys: tuple[str, ...]
+    native: dict[str, Any]
 
     @classmethod
     def make(cls) -> _LinePaths:
-        keys = dict.fromkeys(
+        keys = tuple(dict.fromkeys(
             [*(a for aliases in ALIASES.values() for a in aliases), *shapes.BODY_MARKER_KEYS, *record_shapes.top_keys()]
-        )
-        return cls(tuple(keys))
+        ))  # fmt: skip
+        native: dict[str, Any] = {}
+        for shape in record_shapes.RECORD_SHAPES:
+            for path in record_shapes.paths_of(shape):
+                *containers, leaf = path.split(".")
+                if not containers and leaf in keys:
+                    continue
+                if containers and containers[0] in keys:
+                    raise ValueError(f"{shape.name}: {path!r} reads {containers[0]!r} as an object, others as text")
+                node = native
+                for step in containers:
+                    node = node.setdefault(step, {})
+                    if not isinstance(node, dict):
+                        raise ValueError(f"{shape.name}: {path!r} reads {step!r} as an object, another shape as text")
+                if isinstance(node.setdefault(leaf, "VARCHAR"), dict):
+                    raise ValueError(f"{shape.name}: {path!r} reads {leaf!r} as text, another shape as an object")
+        return cls(keys, native)
 
     def at(self, key: str) -> int:
         return self.keys.index(key) + 1
@@ -184,18 +202,22 @@ class _LinePaths:
         return "[" + ", ".join(_lit('$."' + k.replace('"', '\\"') + '"') for k in self.keys) + "]"
 
     def structure(self) -> str:
-        return _lit(json.dumps(dict.fromkeys(self.keys, "VARCHAR")))
+        return _lit(json.dumps({**dict.fromkeys(self.keys, "VARCHAR"), **self.native}))
 
     @staticmethod
     def value(key: str) -> str:
         return f"_v.{_q(key)}"
+
+    @staticmethod
+    def path_value(path: str) -> str:
+        return "_v." + ".".join(_q(step) for step in path.split("."))
 
 
 def _jsonl_relation(con: duckdb.DuckDBPyConnection, file: SourceFile, numbered: bool) -> Relation:
     lines, positions = _record_lines(con, file, numbered)
     paths = _LinePaths.make()
     # A native record (`record_shapes`) is told by its top-level keys; its fields are read in one more parse.
-    which, native_values, native_struct = record_shapes.native_sql(paths.value, "line")
+    which, native_struct = record_shapes.native_sql(paths.value, paths.path_value)
     # A body marker key must hold an object: only a line with a marker whose text starts like one is parsed again,
     # for the JSON types of its values.
     mentions = " OR ".join(f"{paths.value(k)} LIKE '{{%'" for k in shapes.BODY_MARKER_KEYS)
@@ -227,8 +249,7 @@ def _jsonl_relation(con: duckdb.DuckDBPyConnection, file: SourceFile, numbered: 
                     SELECT *, COALESCE({" OR ".join(holds.values())}, false) AS _is_body
                     FROM (
                         SELECT *, CASE WHEN _native IS NULL AND ({mentions}) THEN json_type(line, {paths.sql()}) END
-                                      AS _t,
-                               CASE WHEN _native IS NOT NULL THEN {native_values} END AS _nv
+                                      AS _t
                         FROM (SELECT *, CASE {which} END AS _native FROM (
                             SELECT *, CASE WHEN _ok AND _obj THEN json_transform(line, {paths.structure()}) END AS _v
                             FROM (

@@ -381,11 +381,6 @@ def not_a_request_sql(top: Callable[[str], str]) -> str:
     return "COALESCE(" + " OR ".join(checks) + ", false)"
 
 
-def json_path(path: str) -> str:
-    """A dotted path as a JSON path (`$."a"."b"`)."""
-    return "$" + "".join('."' + step.replace('"', '\\"') + '"' for step in path.split("."))
-
-
 def top_keys() -> list[str]:
     """The top-level keys that tell the shapes apart."""
     keys = [k for s in RECORD_SHAPES for k in (s.detect[0], *s.also_requires)]
@@ -515,22 +510,12 @@ def _input_total_sql(counted: str, read: str, write: str, uncached: str) -> str:
         ELSE {prompt} END"""
 
 
-def native_sql(top: Callable[[str], str], record: str) -> tuple[str, str, str]:
-    """SQL reading native records from the JSON text in column `record`, given `top(key)`, the text of a top-level
-    key: (the WHENs telling which shape a record is, as `_native` = its number; the CASE of its own paths' values
-    as `_nv`, one parse; the CASE of the struct of every canonical field, over `_native` and `_nv`)."""
-    paths = [
-        paths_of(shape) for shape in RECORD_SHAPES
-    ]  # each shape's own: a Bedrock line is not searched for LiteLLM's
-    fields = [
-        fields_sql(shape, lambda p, mine=mine: f"_nv[{mine.index(p) + 1}]")
-        for shape, mine in zip(RECORD_SHAPES, paths, strict=True)
-    ]
+def native_sql(top: Callable[[str], str], at: Callable[[str], str]) -> tuple[str, str]:
+    """SQL reading native records, given `top(key)`, the text of a top-level key, and `at(path)`, the text at a
+    dotted path (both read in the reader's one parse of the record): (the WHENs telling which shape a record is,
+    as `_native` = its number; the CASE of the struct of every canonical field, over `_native`)."""
+    fields = [fields_sql(shape, at) for shape in RECORD_SHAPES]
     which = " ".join(f"WHEN {detect_sql(shape, top)} THEN {n}" for n, shape in enumerate(RECORD_SHAPES, start=1))
-    values = " ".join(
-        f"WHEN _native = {n} THEN json_extract_string({record}, [{', '.join(_lit(json_path(p)) for p in mine)}])"
-        for n, mine in enumerate(paths, start=1)
-    )
     # every field under one CASE: native SQL is large, and evaluated for no row of a flat file
     struct = " ".join(
         f"WHEN _native = {n} THEN struct_pack("
@@ -538,7 +523,7 @@ def native_sql(top: Callable[[str], str], record: str) -> tuple[str, str, str]:
         + ")"
         for n, own in enumerate(fields, start=1)
     )
-    return which, f"CASE {values} END", f"CASE {struct} END"
+    return which, f"CASE {struct} END"
 
 
 def provider_from_model_sql(model: str) -> str:
