@@ -20,6 +20,9 @@ from cost_pipelines.warehouse import sql_literal as _lit
 QUARANTINE = f"{RAW_SCHEMA}.llm_requests_quarantine"
 UNREADABLE = f"{RAW_SCHEMA}.llm_unreadable_files"
 OVERLAPS = f"{RAW_SCHEMA}.llm_usage_overlaps"
+# A day whose files are smaller than this is read numbered at once: a second read of a small day costs more (its
+# plan, mostly) than reading it on one thread, and small days (samples, tests, quiet gateways) often need positions.
+READ_NUMBERED_BELOW_BYTES = 32 * 1024 * 1024
 
 
 class RowAccountingError(RuntimeError):
@@ -88,8 +91,9 @@ def ingest_day(
         )
     root = request_store.store_root(con)
     try:
-        relations, unreadable = readers.read_files(con, files)
-        numbered = probed = False
+        numbered = _is_small(files)
+        relations, unreadable = readers.read_files(con, files, numbered=numbered)
+        probed = False
         for _ in range(3):  # read without positions, then numbered, then without the files that failed
             readable = [i for i, relation in enumerate(relations) if relation is not None]
             if unreadable and policy.refuse_unreadable_files:
@@ -127,6 +131,11 @@ def ingest_day(
         normalize.drop_work_tables(con)
     report.skipped_files = source.skipped_files_for(day)
     return report
+
+
+def _is_small(files: list[SourceFile]) -> bool:
+    sizes = [readers.file_size(f.path) for f in files]
+    return all(s is not None for s in sizes) and sum(s or 0 for s in sizes) < READ_NUMBERED_BELOW_BYTES
 
 
 def _replace_day(

@@ -9,7 +9,8 @@ afterwards by `read_python_bodies`, few as they are.
 
 A record's position in its file (its line, element or row number) is what the quarantine shows and what decides
 which copy of a repeated request id is the first. Numbering records makes DuckDB read the file on one thread, so
-text files are read first without positions, in parallel (`numbered=False`); the few records set aside get their
+the text files of a large day are read first without positions, in parallel (`numbered=False`; a small day is read
+numbered at once); the few records set aside get their
 positions from a light second scan that only numbers the file's records and matches their text (`place`), and a
 day that needs positions for more (a line that is not JSON, repeated request ids) is read again numbered.
 """
@@ -216,8 +217,8 @@ class _LinePaths:
 def _jsonl_relation(con: duckdb.DuckDBPyConnection, file: SourceFile, numbered: bool) -> Relation:
     lines, positions = _record_lines(con, file, numbered)
     paths = _LinePaths.make()
-    # A native record (`record_shapes`) is told by its top-level keys; its fields are read in one more parse.
-    which, native_struct = record_shapes.native_sql(paths.value, paths.path_value)
+    # A native record (`record_shapes`) is told by its top-level keys; its fields come from the same parse.
+    which, native_read, native_fields = record_shapes.native_sql(paths.value, paths.path_value, "_nr")
     # A body marker key must hold an object: only a line with a marker whose text starts like one is parsed again,
     # for the JSON types of its values.
     mentions = " OR ".join(f"{paths.value(k)} LIKE '{{%'" for k in shapes.BODY_MARKER_KEYS)
@@ -242,8 +243,8 @@ def _jsonl_relation(con: duckdb.DuckDBPyConnection, file: SourceFile, numbered: 
         SELECT _n, line, _ok, _obj, {fields}, _is_body AND NOT COALESCE(_bf._exact, false) AS _python_reads,
                _native IS NULL AND {record_shapes.not_a_request_sql(paths.value)} AS _not_request
         FROM (SELECT *, CASE WHEN _is_body THEN {body} END AS _bf,
-                     CASE WHEN _native IS NOT NULL THEN {native_struct} END AS _nf FROM (
-            SELECT *, {body_select} FROM (
+                     CASE WHEN _native IS NOT NULL THEN {native_fields} END AS _nf FROM (
+            SELECT *, {body_select}, CASE WHEN _native IS NOT NULL THEN {native_read} END AS _nr FROM (
                 SELECT *, CASE WHEN _is_body THEN CASE {bodies} ELSE line END END AS _body
                 FROM (
                     SELECT *, COALESCE({" OR ".join(holds.values())}, false) AS _is_body
@@ -346,7 +347,7 @@ def read_files(
     unreadable = []
     for scan_no, file in enumerate(files):
         if file.path.lower().endswith(".zst") and (broken := _zstd_fault(file.path)):
-            unreadable.append(UnreadableFile(file.name, broken, _size(file.path)))
+            unreadable.append(UnreadableFile(file.name, broken, file_size(file.path)))
             relations.append(None)
             continue
         try:
@@ -357,7 +358,7 @@ def read_files(
             else:
                 relation = _jsonl_relation(con, file, numbered)
         except duckdb.Error as error:
-            unreadable.append(UnreadableFile(file.name, unreadable_reason(file, error), _size(file.path)))
+            unreadable.append(UnreadableFile(file.name, unreadable_reason(file, error), file_size(file.path)))
             relations.append(None)
             continue
         relations.append(relation)
@@ -408,7 +409,7 @@ def unreadable_files(
         except FAULTS_OF_THE_QUERY:
             raise
         except duckdb.Error as error:
-            broken.append((position, UnreadableFile(file.name, unreadable_reason(file, error), _size(file.path))))
+            broken.append((position, UnreadableFile(file.name, unreadable_reason(file, error), file_size(file.path))))
         finally:
             if relation.csv_rejects:
                 for table in (relation.csv_rejects, f"{relation.csv_rejects}_scan"):
@@ -434,7 +435,7 @@ def place(con: duckdb.DuckDBPyConnection, relation: Relation, file_no: int) -> N
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _size(path: str) -> int | None:
+def file_size(path: str) -> int | None:
     try:
         return os.path.getsize(path)
     except OSError:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cost_pipelines.ingest.canonical import FIELDS
+from cost_pipelines.warehouse import sql_identifier as _q
 from cost_pipelines.warehouse import sql_literal as _lit
 
 
@@ -435,8 +436,16 @@ def _whole(text: str) -> str:
     return f"COALESCE(CAST(TRY_CAST({text} AS BIGINT) AS VARCHAR) = {text}, false)"
 
 
-def fields_sql(shape: RecordShape, value: Callable[[str], str]) -> dict[str, str]:
-    """Canonical field -> SQL text of it (NULL when absent), from `value(path)`: SQL of the text at a path."""
+UNCACHED = "_uncached"  # a first-stage field: the input count that excludes the cache (`InputTotal.uncached`)
+
+
+def fields_sql(
+    shape: RecordShape, value: Callable[[str], str], staged: Callable[[str], str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The SQL of a shape's canonical fields in two stages, from `value(path)`, SQL of the text at a path, and
+    `staged(name)`, SQL of a first-stage field: (the fields read from the record, NULL when absent; the fields
+    computed from those, which replace them). Two stages keep the SQL small: an input total refers to each cache
+    count, and a derived provider to the model, by name, not by repeating their expressions."""
     is_error = "false"
     if shape.error:
         at = value(shape.error.path)
@@ -468,7 +477,7 @@ def fields_sql(shape: RecordShape, value: Callable[[str], str]) -> dict[str, str
         if isinstance(v, Count):
             return count(v)
         if isinstance(v, InputTotal):
-            return count(v.count)  # settled once the cache counts are known, below
+            return count(v.count)  # settled in the second stage, once the cache counts are known
         if isinstance(v, Millis):
             return f"CAST(round(TRY_CAST({value(v.path)} AS DOUBLE) * {v.unit_ms}) AS BIGINT)::VARCHAR"
         if isinstance(v, Joined):
@@ -484,17 +493,19 @@ def fields_sql(shape: RecordShape, value: Callable[[str], str]) -> dict[str, str
         start, end = (f"TRY_CAST({value(p)} AS TIMESTAMPTZ)" for p in (v.start, v.end))
         return f"CAST(epoch_ms({end}) - epoch_ms({start}) AS VARCHAR)"
 
-    fields = {name: sql(v) for name, v in shape.fields.items()}
-    if "provider" not in fields:
-        fields["provider"] = provider_from_model_sql(fields.get("model", "NULL"))
-    status = fields.get("status")
-    fields["status"] = f"CASE WHEN {is_error} THEN 'error' ELSE {status or _lit('success')} END"
+    first = {name: sql(v) for name, v in shape.fields.items()}
+    status = first.get("status")
+    first["status"] = f"CASE WHEN {is_error} THEN 'error' ELSE {status or _lit('success')} END"
+    second = {}
+    if "provider" not in first:
+        second["provider"] = provider_from_model_sql(staged("model") if "model" in first else "NULL")
     for name, v in shape.fields.items():
         if isinstance(v, InputTotal):
-            fields[name] = _input_total_sql(
-                fields[name], fields["cache_read_tokens"], fields["cache_write_tokens"], text(v.uncached)
+            first[UNCACHED] = text(v.uncached)
+            second[name] = _input_total_sql(
+                staged(name), staged("cache_read_tokens"), staged("cache_write_tokens"), staged(UNCACHED)
             )
-    return fields
+    return first, second
 
 
 def _input_total_sql(counted: str, read: str, write: str, uncached: str) -> str:
@@ -510,20 +521,26 @@ def _input_total_sql(counted: str, read: str, write: str, uncached: str) -> str:
         ELSE {prompt} END"""
 
 
-def native_sql(top: Callable[[str], str], at: Callable[[str], str]) -> tuple[str, str]:
+def native_sql(top: Callable[[str], str], at: Callable[[str], str], staged: str) -> tuple[str, str, str]:
     """SQL reading native records, given `top(key)`, the text of a top-level key, and `at(path)`, the text at a
     dotted path (both read in the reader's one parse of the record): (the WHENs telling which shape a record is,
-    as `_native` = its number; the CASE of the struct of every canonical field, over `_native`)."""
-    fields = [fields_sql(shape, at) for shape in RECORD_SHAPES]
+    as `_native` = its number; the CASE of the struct of the fields read from it, to be named `staged`; the struct
+    of every canonical field, computed from that one)."""
+    stages = [fields_sql(shape, at, lambda f: f"{staged}.{_q(f)}") for shape in RECORD_SHAPES]
     which = " ".join(f"WHEN {detect_sql(shape, top)} THEN {n}" for n, shape in enumerate(RECORD_SHAPES, start=1))
     # every field under one CASE: native SQL is large, and evaluated for no row of a flat file
-    struct = " ".join(
+    read = " ".join(
         f"WHEN _native = {n} THEN struct_pack("
-        + ", ".join(f'"{f}" := {own.get(f, "NULL::VARCHAR")}' for f in FIELDS)
+        + ", ".join(f"{_q(f)} := {first.get(f, 'NULL::VARCHAR')}" for f in (*FIELDS, UNCACHED))
         + ")"
-        for n, own in enumerate(fields, start=1)
+        for n, (first, _) in enumerate(stages, start=1)
     )
-    return which, f"CASE {struct} END"
+
+    def computed(f: str) -> str:
+        whens = " ".join(f"WHEN {n} THEN {second[f]}" for n, (_, second) in enumerate(stages, start=1) if f in second)
+        return f"CASE _native {whens} ELSE {staged}.{_q(f)} END" if whens else f"{staged}.{_q(f)}"
+
+    return which, f"CASE {read} END", "struct_pack(" + ", ".join(f"{_q(f)} := {computed(f)}" for f in FIELDS) + ")"
 
 
 def provider_from_model_sql(model: str) -> str:

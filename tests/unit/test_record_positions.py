@@ -1,9 +1,10 @@
 """A record's position in its file, however the file is read.
 
-JSON and CSV files are first read in parallel without numbering their records; what is set aside gets its position
-from a second scan, and a day that needs more positions than that (a line that is not JSON, a repeated request id)
-is read again numbered. Each way, the quarantine shows the line a person must fix, and the first copy of a
-repeated id is the first in the file.
+JSON and CSV files of a large day are first read in parallel without numbering their records (a small day is read
+numbered at once; here every day is read as a large one unless a test says otherwise); what is set aside gets its
+position from a second scan, and a day that needs more positions than that (a line that is not JSON, a repeated
+request id) is read again numbered. Each way, the quarantine shows the line a person must fix, and the first copy
+of a repeated id is the first in the file.
 """
 
 import gzip
@@ -11,13 +12,20 @@ import json
 from datetime import date
 from pathlib import Path
 
+import pytest
 import zstandard
 
+from cost_pipelines.ingest import load
 from cost_pipelines.ingest.load import DayReport, ingest_day
 from cost_pipelines.ingest.sources import LocalDirectorySource
 from cost_pipelines.warehouse import connect
 
 DAY = date(2026, 8, 1)
+
+
+@pytest.fixture(autouse=True)
+def _read_as_a_large_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(load, "READ_NUMBERED_BELOW_BYTES", 0)
 
 
 def _record(rid: str, tokens: int = 100, **changes: object) -> dict:
@@ -60,6 +68,19 @@ def test_quarantined_lines_keep_their_numbers_in_a_file_read_in_parallel(tmp_pat
         (6, "missing model", lines[5]),  # the line as it was written, spaces and all
     ]
     assert report.quarantined == 3
+
+
+def test_a_small_day_is_read_numbered_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(load, "READ_NUMBERED_BELOW_BYTES", 1 << 20)
+    reads: list[bool] = []
+    read_files = load.readers.read_files
+    monkeypatch.setattr(load.readers, "read_files", lambda con, files, numbered=False: (
+        reads.append(numbered) or read_files(con, files, numbered)))  # fmt: skip
+    lines = [json.dumps(_record("a")), "{not json", json.dumps(_record("a")), json.dumps(_record("b", 7))]
+    _, kept, quarantined = _ingest(tmp_path, {"a.jsonl": "\n".join(lines).encode()})
+    assert reads == [True]  # neither the line that is not JSON nor the repeated id needs a second read
+    assert kept == [("a", 100, 1), ("b", 7, 4)]
+    assert [(n, reason) for n, reason, _ in quarantined] == [(2, "invalid JSON")]
 
 
 def test_a_line_that_is_not_json_has_the_day_read_numbered(tmp_path: Path) -> None:
