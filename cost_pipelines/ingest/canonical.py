@@ -14,6 +14,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
     # the part of cache_write_tokens written for one hour (Anthropic's `ephemeral_1h`), billed at its own rate
     "cache_write_1h_tokens": ("cache_write_1h_tokens",),
     "output_tokens": ("output_tokens", "completion_tokens"),
+    # the audio parts of input_tokens and output_tokens, billed at the model's audio rates where it has them
+    "input_audio_tokens": ("input_audio_tokens",),
+    "output_audio_tokens": ("output_audio_tokens",),
     "user_id": ("user_id", "user"),
     "team": ("team",),
     "project": ("project",),
@@ -31,8 +34,17 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 FIELDS = tuple(ALIASES)
-TOKEN_FIELDS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_tokens")
-OPTIONAL_TOKEN_FIELDS = ("cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens")
+TOKEN_FIELDS = (
+    "input_tokens", "cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens", "output_tokens",
+    "input_audio_tokens", "output_audio_tokens",
+)  # fmt: skip
+OPTIONAL_TOKEN_FIELDS = (
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "input_audio_tokens",
+    "output_audio_tokens",
+)
 # Whole numbers that are no token count: absent is NULL (a request record counts one request, see REQUEST_COLUMNS).
 OTHER_COUNT_FIELDS = ("request_count", "tier_input_tokens")
 
@@ -76,6 +88,8 @@ REQUEST_COLUMNS: dict[str, str] = {
     "cache_write_tokens": "BIGINT NOT NULL",
     "cache_write_1h_tokens": "BIGINT NOT NULL",
     "output_tokens": "BIGINT NOT NULL",
+    "input_audio_tokens": "BIGINT NOT NULL",
+    "output_audio_tokens": "BIGINT NOT NULL",
     "user_id": "VARCHAR",
     "team": "VARCHAR",
     "project": "VARCHAR",
@@ -99,7 +113,7 @@ CONTENT_FIELDS = (
     "provider", "model", "occurred_at", "input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens",
     "user_id", "team", "project", "environment", "task_type", "latency_ms", "status", "reported_cost_usd",
     "NULLIF(cache_write_1h_tokens, 0)", "NULLIF(service_tier, 'standard')", "NULLIF(record_kind, 'request')",
-    "NULLIF(request_count, 1)", "tier_input_tokens",
+    "NULLIF(request_count, 1)", "tier_input_tokens", "NULLIF(input_audio_tokens, 0)", "NULLIF(output_audio_tokens, 0)",
 )  # fmt: skip
 
 QUARANTINE_COLUMNS: dict[str, str] = {

@@ -166,6 +166,10 @@ def _reason_expr(day: date, typed: set[str]) -> str:
             THEN 'cache_read_tokens + cache_write_tokens exceed input_tokens (input_tokens must include cached tokens)'
         WHEN COALESCE(cache_write_1h_tokens_n, 0) > COALESCE(cache_write_tokens_n, 0)
             THEN 'cache_write_1h_tokens exceed cache_write_tokens (cache_write_tokens must include 1-hour writes)'
+        WHEN COALESCE(input_audio_tokens_n, 0) > input_tokens_n
+            THEN 'input_audio_tokens exceed input_tokens (input_tokens must include audio tokens)'
+        WHEN COALESCE(output_audio_tokens_n, 0) > output_tokens_n
+            THEN 'output_audio_tokens exceed output_tokens (output_tokens must include audio tokens)'
         WHEN record_kind IS NOT NULL AND record_kind NOT IN ({kinds}) THEN 'unknown record_kind: ' || record_kind
         WHEN record_kind = '{REQUEST_KIND}' AND request_count_n <> 1
             THEN 'a request record counts one request: request_count ' || {shown("request_count")}
@@ -214,7 +218,10 @@ _SIGNED_INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT"}
 def _canonical_types(relation: Relation) -> bool:
     """Canonical column names and types only, with a request id: what the stored files may hold as they are."""
     columns = relation.columns
-    keepable = set(FIELDS) - {"cache_write_1h_tokens", "service_tier", *OTHER_COUNT_FIELDS, "record_kind"}
+    keepable = set(FIELDS) - {
+        "cache_write_1h_tokens", "input_audio_tokens", "output_audio_tokens", "service_tier", *OTHER_COUNT_FIELDS,
+        "record_kind",
+    }  # fmt: skip
     if relation.text or not set(columns) <= keepable or "request_id" not in columns or "status" not in columns:
         return False
     expected = {f: "VARCHAR" for f in (*_CANONICAL_TEXT, "status")}
@@ -285,6 +292,8 @@ def _typed_sql(relation: Relation, day: date) -> str:
                input_tokens_n AS input_tokens, COALESCE(cache_read_tokens_n, 0) AS cache_read_tokens,
                COALESCE(cache_write_tokens_n, 0) AS cache_write_tokens,
                COALESCE(cache_write_1h_tokens_n, 0) AS cache_write_1h_tokens, output_tokens_n AS output_tokens,
+               COALESCE(input_audio_tokens_n, 0) AS input_audio_tokens,
+               COALESCE(output_audio_tokens_n, 0) AS output_audio_tokens,
                user_id, team, project, environment, task_type, latency_ms_n AS latency_ms,
                CASE WHEN status IS NULL OR lower(status) IN ({success}) THEN 'success' ELSE 'error' END AS status,
                reported_cost_usd_n AS reported_cost_usd, {_service_tier("service_tier")} AS service_tier,
@@ -296,7 +305,8 @@ def _typed_sql(relation: Relation, day: date) -> str:
     return f"""
         SELECT COALESCE(request_id, 'sha-' || md5({content_expr()})) AS request_id, occurred_at,
                CAST(occurred_at AS DATE) AS usage_date, provider, model, input_tokens, cache_read_tokens,
-               cache_write_tokens, cache_write_1h_tokens, output_tokens, user_id, team, project, environment,
+               cache_write_tokens, cache_write_1h_tokens, output_tokens, input_audio_tokens, output_audio_tokens,
+               user_id, team, project, environment,
                task_type, latency_ms, status, reported_cost_usd, service_tier, record_kind, request_count,
                tier_input_tokens, source, row_number AS source_row, now() AS ingested_at, reason, _row,
                _python_reads, _not_request

@@ -228,6 +228,9 @@ RECORD_SHAPES: tuple[RecordShape, ...] = (
                 optional=True,
             ),
             "output_tokens": Count("completion_tokens"),
+            # OpenAI's usage: the audio parts of prompt_tokens and completion_tokens
+            "input_audio_tokens": Count("metadata.usage_object.prompt_tokens_details.audio_tokens", optional=True),
+            "output_audio_tokens": Count("metadata.usage_object.completion_tokens_details.audio_tokens", optional=True),
             "latency_ms": Between("startTime", "endTime"),
             "reported_cost_usd": At("spend"),
         },
@@ -279,6 +282,9 @@ RECORD_SHAPES: tuple[RecordShape, ...] = (
             "cache_read_tokens": Count("input_cached_tokens", optional=True),
             "cache_write_tokens": Count("input_cache_write_tokens", optional=True),
             "output_tokens": Count("output_tokens"),
+            # the audio parts of input_tokens (which counts text, audio and image tokens) and output_tokens
+            "input_audio_tokens": Count("input_audio_tokens", optional=True),
+            "output_audio_tokens": Count("output_audio_tokens", optional=True),
             "service_tier": TrueThen("batch", "batch", At("service_tier")),
             "tier_input_tokens": Const("0"),  # the Usage API states no context window: the lower tier
         },

@@ -23,7 +23,10 @@ from genai_prices import data_snapshot, types
 from cost_pipelines.ingest.canonical import SERVICE_TIERS
 
 # Token price keys the canonical request record can use; anything else a model prices is listed, not applied.
-TOKEN_PRICE_KEYS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok")
+TOKEN_PRICE_KEYS = (
+    "input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok", "input_audio_mtok",
+    "output_audio_mtok",
+)  # fmt: skip
 REQUEST_PRICE_KEY = "requests_kcount"
 EPOCH = date(1970, 1, 1)
 # Per-token prices are stored as DECIMAL(38, 18). A few upstream prices carry float noise
@@ -53,6 +56,8 @@ class PriceRow:
     deprecated: bool
     service_tier: str = "standard"
     cache_write_1h_usd_per_mtok: Decimal | None = None  # None: 1-hour writes cost what cache writes cost
+    input_audio_usd_per_mtok: Decimal | None = None  # None: audio input costs what input costs
+    output_audio_usd_per_mtok: Decimal | None = None  # None: audio output costs what output costs
 
     def _per_mtok(self) -> dict[str, Decimal | None]:
         return {
@@ -61,6 +66,8 @@ class PriceRow:
             "cache_read_usd_per_token": self.cache_read_usd_per_mtok,
             "cache_write_usd_per_token": self.cache_write_usd_per_mtok,
             "cache_write_1h_usd_per_token": self.cache_write_1h_usd_per_mtok,
+            "input_audio_usd_per_token": self.input_audio_usd_per_mtok,
+            "output_audio_usd_per_token": self.output_audio_usd_per_mtok,
         }
 
     def unit_prices(self) -> dict[str, Decimal | None]:
@@ -195,6 +202,8 @@ def _rows_at(
             deprecated=bool(model.deprecated),
             service_tier=tier,
             cache_write_1h_usd_per_mtok=_price_at(getattr(model_price, "cache_write_1h_mtok", None), low),
+            input_audio_usd_per_mtok=_price_at(model_price.input_audio_mtok, low),
+            output_audio_usd_per_mtok=_price_at(model_price.output_audio_mtok, low),
         )
 
 
@@ -227,6 +236,8 @@ def _same_prices(a: PriceRow, b: PriceRow) -> bool:
         "cache_read_usd_per_mtok",
         "cache_write_usd_per_mtok",
         "cache_write_1h_usd_per_mtok",
+        "input_audio_usd_per_mtok",
+        "output_audio_usd_per_mtok",
         "request_usd_per_k",
         "other_price_keys",
     )

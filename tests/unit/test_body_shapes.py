@@ -59,6 +59,14 @@ SQL_READS = [
     _envelope(_message(11), user_id=42, occurred_at="2026-08-01T23:59:59.999+00:00"),
     _envelope(_chat(12, prompt_tokens_details={"cached_tokens": "many"})),  # ignored by the extractor: not a count
     {**_chat(13), "model": None},
+    {
+        **_chat(
+            14,
+            prompt_tokens_details={"cached_tokens": 0, "audio_tokens": 600},
+            completion_tokens_details={"audio_tokens": 300},
+        ),
+        "model": "gpt-audio-2025-08-28",
+    },
 ]
 # Python reads these: values whose reading SQL does not vouch for, or shapes it does not know.
 PYTHON_READS = [
@@ -112,6 +120,8 @@ def test_sql_and_python_read_every_body_the_same(tmp_path: Path) -> None:
             assert number not in reasons, number
     assert rows == oracle_rows
     assert len(rows) >= len(SQL_READS) - 1
+    audio = dict(zip([c for c in FIELDS if c != "reported_cost_usd"], rows["chatcmpl-14"], strict=True))
+    assert (audio["input_tokens"], audio["input_audio_tokens"], audio["output_audio_tokens"]) == (1214, 600, 300)
     assert read_in_python == len(PYTHON_READS)
 
 

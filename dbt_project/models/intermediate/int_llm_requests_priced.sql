@@ -4,8 +4,9 @@
   Point-in-time pricing. Each request finds the price row in force at occurred_at for its resolved model,
   service tier, time-of-day window and input-token tier; an override in force for (provider, model) wins whole.
   Cache tokens are part of input_tokens: only the rest is billed at the input rate; 1-hour cache writes are part
-  of cache_write_tokens and billed at their own rate. A token type without its own rate is billed as the type it
-  is part of (a 1-hour write as a cache write, a cache write as input), which is what genai-prices does too.
+  of cache_write_tokens and billed at their own rate; audio tokens are part of input_tokens and output_tokens and
+  billed at the model's audio rates. A token type without its own rate is billed as the type it is part of (a
+  1-hour write as a cache write, a cache write as input, audio as text), which is what genai-prices does too.
 
   A usage bucket (a provider's own sum of many requests) is priced as one record at the tier its provider states
   (tier_input_tokens), never by its summed input: every request under 200k input tokens stays in the lower tier
@@ -69,6 +70,8 @@ override_prices as (
         overrides.cache_read_usd_per_token,
         overrides.cache_write_usd_per_token,
         cast(null as decimal(38, 18)) as cache_write_1h_usd_per_token,
+        cast(null as decimal(38, 18)) as input_audio_usd_per_token,
+        cast(null as decimal(38, 18)) as output_audio_usd_per_token,
         cast(null as decimal(38, 18)) as request_usd
     from resolved
     inner join override_keys
@@ -102,6 +105,10 @@ chosen as (
             else prices.cache_write_usd_per_token end as cache_write_usd_per_token,
         case when override_prices.request_id is not null then override_prices.cache_write_1h_usd_per_token
             else prices.cache_write_1h_usd_per_token end as cache_write_1h_usd_per_token,
+        case when override_prices.request_id is not null then override_prices.input_audio_usd_per_token
+            else prices.input_audio_usd_per_token end as input_audio_usd_per_token,
+        case when override_prices.request_id is not null then override_prices.output_audio_usd_per_token
+            else prices.output_audio_usd_per_token end as output_audio_usd_per_token,
         case when override_prices.request_id is not null then override_prices.request_usd
             else prices.request_usd end as request_usd
     from resolved
@@ -128,6 +135,8 @@ rated as (
         cache_write_tokens - cache_write_1h_tokens as cache_write_5m_tokens,
         coalesce(cache_write_usd_per_token, input_usd_per_token) as cache_write_rate,
         coalesce(cache_write_1h_usd_per_token, cache_write_usd_per_token, input_usd_per_token) as cache_write_1h_rate,
+        coalesce(input_audio_usd_per_token, input_usd_per_token) as input_audio_rate,
+        coalesce(output_audio_usd_per_token, output_usd_per_token) as output_audio_rate,
         coalesce(request_usd, cast(0 as decimal(38, 18))) * coalesce(request_count, 0) as request_fee_usd
     from chosen
 ),
@@ -171,6 +180,8 @@ select
     cache_write_tokens,
     cache_write_1h_tokens,
     output_tokens,
+    input_audio_tokens,
+    output_audio_tokens,
     is_priced,
     case
         when is_priced and uses_reported then 'priced: no token a price counts; cost as reported by the source'
@@ -191,19 +202,26 @@ select
     cache_write_rate as cache_write_usd_per_token,
     cache_write_1h_rate as cache_write_1h_usd_per_token,
     output_usd_per_token,
+    input_audio_rate as input_audio_usd_per_token,
+    output_audio_rate as output_audio_usd_per_token,
     case when is_priced then coalesce(request_usd, cast(0 as decimal(38, 18))) end as request_usd,
-    case when is_priced then uncached_input_tokens * input_usd_per_token end as input_cost_usd,
+    -- audio tokens are part of the uncached input and of the output: they cost their rate instead of the text one
+    case when is_priced then uncached_input_tokens * input_usd_per_token
+        + input_audio_tokens * (input_audio_rate - input_usd_per_token) end as input_cost_usd,
     case when is_priced
         then cache_read_tokens * coalesce(cache_read_usd_per_token, input_usd_per_token) end as cache_read_cost_usd,
     case when is_priced then cache_write_5m_tokens * cache_write_rate + cache_write_1h_tokens * cache_write_1h_rate
     end as cache_write_cost_usd,
-    case when is_priced then output_tokens * output_usd_per_token end as output_cost_usd,
+    case when is_priced then output_tokens * output_usd_per_token
+        + output_audio_tokens * (output_audio_rate - output_usd_per_token) end as output_cost_usd,
     case when is_priced then request_fee_usd end as request_cost_usd,
     case when uses_reported then reported_cost_usd when is_priced then
         uncached_input_tokens * input_usd_per_token
+        + input_audio_tokens * (input_audio_rate - input_usd_per_token)
         + cache_read_tokens * coalesce(cache_read_usd_per_token, input_usd_per_token)
         + cache_write_5m_tokens * cache_write_rate + cache_write_1h_tokens * cache_write_1h_rate
         + output_tokens * output_usd_per_token
+        + output_audio_tokens * (output_audio_rate - output_usd_per_token)
         + request_fee_usd
     end as total_cost_usd,
     reported_cost_usd,

@@ -11,7 +11,7 @@
 {%- set price = ['price_provider_id', 'price_model_id', 'publisher', 'price_source', 'pricing_status',
                  'is_priced'] -%}
 {%- set token_sums = ['input_tokens', 'uncached_input_tokens', 'cache_read_tokens', 'cache_write_tokens',
-                      'cache_write_1h_tokens', 'output_tokens'] -%}
+                      'cache_write_1h_tokens', 'output_tokens', 'input_audio_tokens', 'output_audio_tokens'] -%}
 
 with per_rate as (
     -- Everything about a request's price (its ids, source, status and rates) follows from its provider, model,
@@ -31,6 +31,8 @@ with per_rate as (
         any_value(cache_write_usd_per_token) as cache_write_usd_per_token,
         any_value(cache_write_1h_usd_per_token) as cache_write_1h_usd_per_token,
         any_value(output_usd_per_token) as output_usd_per_token,
+        any_value(input_audio_usd_per_token) as input_audio_usd_per_token,
+        any_value(output_audio_usd_per_token) as output_audio_usd_per_token,
         any_value(request_usd) as request_usd,
         -- a usage bucket whose provider reports no request count counts none
         coalesce(sum(request_count), 0) as request_count,
@@ -47,17 +49,22 @@ with per_rate as (
 costed as (
     select
         *,
-        case when is_priced then uncached_input_tokens * input_usd_per_token end as input_cost_usd,
+        case when is_priced then uncached_input_tokens * input_usd_per_token
+            + input_audio_tokens * (input_audio_usd_per_token - input_usd_per_token) end as input_cost_usd,
         case when is_priced then cache_read_tokens * cache_read_usd_per_token end as cache_read_cost_usd,
         case when is_priced then (cache_write_tokens - cache_write_1h_tokens) * cache_write_usd_per_token
             + cache_write_1h_tokens * cache_write_1h_usd_per_token end as cache_write_cost_usd,
-        case when is_priced then output_tokens * output_usd_per_token end as output_cost_usd,
+        case when is_priced then output_tokens * output_usd_per_token
+            + output_audio_tokens * (output_audio_usd_per_token - output_usd_per_token) end as output_cost_usd,
         case when is_priced then request_count * request_usd end as request_cost_usd,
         -- a reported cost stands for the whole request: it is not split into parts
         case when uses_reported then reported_cost_usd when is_priced then
-            uncached_input_tokens * input_usd_per_token + cache_read_tokens * cache_read_usd_per_token
+            uncached_input_tokens * input_usd_per_token
+            + input_audio_tokens * (input_audio_usd_per_token - input_usd_per_token)
+            + cache_read_tokens * cache_read_usd_per_token
             + (cache_write_tokens - cache_write_1h_tokens) * cache_write_usd_per_token
             + cache_write_1h_tokens * cache_write_1h_usd_per_token + output_tokens * output_usd_per_token
+            + output_audio_tokens * (output_audio_usd_per_token - output_usd_per_token)
             + request_count * request_usd
         end as total_cost_usd
     from per_rate

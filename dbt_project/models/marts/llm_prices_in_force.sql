@@ -51,7 +51,12 @@ terms as (
             cast(prices.cache_read_usd_per_token as varchar), cast(prices.cache_write_usd_per_token as varchar),
             cast(prices.request_usd as varchar), prices.service_tier,
             cast(prices.cache_write_1h_usd_per_token as varchar)
-        ]) as term
+        ])
+        -- audio rates only where a model has them: the terms of every other price read as they always did
+        || case when prices.input_audio_usd_per_token is not null or prices.output_audio_usd_per_token is not null
+            then ' audio ' || to_json([
+                cast(prices.input_audio_usd_per_token as varchar), cast(prices.output_audio_usd_per_token as varchar)
+            ]) else '' end as term
     from day_models
     inner join {{ ref('stg_llm__prices') }} as prices
         on day_models.price_provider_id = prices.price_provider_id

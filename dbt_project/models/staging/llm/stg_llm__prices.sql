@@ -17,11 +17,15 @@ select
     cache_read_usd_per_mtok,
     cache_write_usd_per_mtok,
     cache_write_1h_usd_per_mtok,
+    input_audio_usd_per_mtok,
+    output_audio_usd_per_mtok,
     input_usd_per_token,
     output_usd_per_token,
     cache_read_usd_per_token,
     cache_write_usd_per_token,
     cache_write_1h_usd_per_token,
+    input_audio_usd_per_token,
+    output_audio_usd_per_token,
     request_usd,
     source_version
 from {{ source('raw', 'llm_prices') }}

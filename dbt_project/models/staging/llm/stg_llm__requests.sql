@@ -9,6 +9,8 @@ select
     cache_write_tokens,
     cache_write_1h_tokens,
     output_tokens,
+    input_audio_tokens,
+    output_audio_tokens,
     user_id,
     team,
     project,
