@@ -116,7 +116,7 @@ def test_the_day_is_pulled_in_pages_through_a_429_and_ingested_as_buckets(
     # billed 5 % above the list price of the usage: computed / billed - 1 = 1 / 1.05 - 1
     assert billed.pop(("openai", "gpt-4o-mini")) == ((Decimal(1) / Decimal("1.05") - 1).quantize(Decimal("1e-12")), 0)
     assert billed.pop(("openai", "(no model)")) == (None, Decimal("0.02"))  # a tool's calls: listed, not compared
-    assert set(billed) == {("openai", "gpt-4o"), ("openai", "gpt-5"), ("openai", "gpt-4.1"),
+    assert set(billed) == {("openai", "gpt-4o"), ("openai", "gpt-5"), ("openai", "gpt-4.1"), ("openai", "gpt-audio"),
                            ("anthropic", "claude-sonnet-4-5"), ("anthropic", "claude-haiku-4-5")}  # fmt: skip
     assert all(abs(share) < Decimal("1e-9") for share, _ in billed.values()), billed
     assert [d.name for d in quality.drifting(drifts, 0.01)] == ["openai/gpt-4o-mini (provider's bill)"]
