@@ -12,7 +12,7 @@ import duckdb
 from cost_pipelines import settings
 from cost_pipelines.faults import crash_point
 from cost_pipelines.ingest import normalize, readers, request_store
-from cost_pipelines.ingest.sources import LogSource, SourceFile
+from cost_pipelines.ingest.sources import LogSource, SourceFile, uncompressed_name
 from cost_pipelines.pricing.model_resolution import read_model_aliases, resolution_tag, resolve_models
 from cost_pipelines.warehouse import RAW_SCHEMA, ensure_raw_tables, scalar, transaction
 from cost_pipelines.warehouse import sql_literal as _lit
@@ -133,9 +133,19 @@ def ingest_day(
     return report
 
 
+# What a compressed log file holds per byte on disk, about: JSON and CSV logs compress tenfold or more.
+_COMPRESSED_RATIO = 10
+
+
 def _is_small(files: list[SourceFile]) -> bool:
     sizes = [readers.file_size(f.path) for f in files]
-    return all(s is not None for s in sizes) and sum(s or 0 for s in sizes) < READ_NUMBERED_BELOW_BYTES
+    if any(s is None for s in sizes):
+        return False
+    text = sum(
+        (s or 0) * (_COMPRESSED_RATIO if uncompressed_name(f.path) != f.path.lower() else 1)
+        for f, s in zip(files, sizes, strict=True)
+    )
+    return text < READ_NUMBERED_BELOW_BYTES
 
 
 def _replace_day(

@@ -83,6 +83,23 @@ def test_a_small_day_is_read_numbered_at_once(tmp_path: Path, monkeypatch: pytes
     assert [(n, reason) for n, reason, _ in quarantined] == [(2, "invalid JSON")]
 
 
+def test_a_compressed_file_counts_as_the_text_it_holds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads: list[bool] = []
+    read_files = load.readers.read_files
+    monkeypatch.setattr(load.readers, "read_files", lambda con, files, numbered=False: (
+        reads.append(numbered) or read_files(con, files, numbered)))  # fmt: skip
+    text = "".join(json.dumps(_record(f"r{i}")) + "\n" for i in range(40)).encode()
+    packed = gzip.compress(text)
+    # small on disk, but ten times its size in text is past the bound: read as a large day, in parallel
+    monkeypatch.setattr(load, "READ_NUMBERED_BELOW_BYTES", len(packed) * 5)
+    assert len(text) > len(packed) * 5
+    _, kept, _ = _ingest(tmp_path / "gz", {"a.jsonl.gz": packed})
+    assert reads == [False] and len(kept) == 40
+    monkeypatch.setattr(load, "READ_NUMBERED_BELOW_BYTES", len(text) + 1)
+    _ingest(tmp_path / "plain", {"a.jsonl": text})
+    assert reads == [False, True]
+
+
 def test_a_line_that_is_not_json_has_the_day_read_numbered(tmp_path: Path) -> None:
     lines = [json.dumps(_record("a")), "{not json", "", json.dumps(_record("b", -1)), json.dumps(_record("c"))]
     _, kept, quarantined = _ingest(tmp_path, {"a.jsonl.gz": gzip.compress("\n".join(lines).encode())})
