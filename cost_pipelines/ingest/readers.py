@@ -182,6 +182,9 @@ class _LinePaths:
         native: dict[str, Any] = {}
         for shape in record_shapes.RECORD_SHAPES:
             for path in record_shapes.paths_of(shape):
+                if path.split(".")[0] in record_shapes.MAP_KEYS:
+                    native[path.split(".")[0]] = "MAP(VARCHAR, VARCHAR)"
+                    continue
                 *containers, leaf = path.split(".")
                 if not containers and leaf in keys:
                     continue
@@ -211,6 +214,9 @@ class _LinePaths:
 
     @staticmethod
     def path_value(path: str) -> str:
+        first, *rest = path.split(".")
+        if first in record_shapes.MAP_KEYS:  # a map: one key below it, or the map itself
+            return f"_v.{_q(first)}" + (f"[{_lit('.'.join(rest))}]" if rest else "")
         return "_v." + ".".join(_q(step) for step in path.split("."))
 
 

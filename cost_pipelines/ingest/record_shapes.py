@@ -103,6 +103,16 @@ class Mapped:
 
 
 @dataclass(frozen=True)
+class KeysSum:
+    """The sum of the values of every key that contains `part` in the first of `maps` present, objects whose keys
+    are the source's own (`MAP_KEYS`); NULL when no key does, as `Count` treats an absent count. A value that is not
+    a whole number is returned as written, so the record is quarantined naming it."""
+
+    maps: tuple[str, ...]
+    part: str
+
+
+@dataclass(frozen=True)
 class TrueThen:
     """`then` when `path` holds true, else `otherwise`."""
 
@@ -111,7 +121,7 @@ class TrueThen:
     otherwise: At
 
 
-Value = At | FirstOf | Const | Count | InputTotal | Millis | Between | Joined | Mapped | TrueThen
+Value = At | FirstOf | Const | Count | InputTotal | KeysSum | Millis | Between | Joined | Mapped | TrueThen
 
 
 @dataclass(frozen=True)
@@ -149,21 +159,20 @@ MODEL_PREFIX_PROVIDERS: tuple[tuple[str, str], ...] = (
 _CONTEXT_WINDOW_TIERS = {"0-200k": "0", "200k-1M": "200001"}
 
 
-# Langfuse's cache buckets under the names its API (camelCase) and its exports (snake_case) use.
-_LANGFUSE_CACHE_READ = FirstOf(
-    tuple(
-        f"{usage}.{key}"
-        for usage in ("usageDetails", "usage_details")
-        for key in ("input_cached_tokens", "input_cache_read", "cache_read_input_tokens")
-    )
-)
-_LANGFUSE_CACHE_WRITE = FirstOf(
-    tuple(
-        f"{usage}.{key}"
-        for usage in ("usageDetails", "usage_details")
-        for key in ("input_cache_creation", "cache_creation_input_tokens")
-    )
-)
+# Langfuse's usage types are exclusive buckets under names its API (camelCase) and its exports (snake_case) use:
+# every type whose name holds `input` is input (uncached, cache reads and writes, audio, ...), every one whose name
+# holds `output` is output (text, reasoning, audio, ...), as Langfuse's own UI adds them up.
+_LANGFUSE_USAGE = ("usageDetails", "usage_details")
+# Objects whose keys a source names as it likes (Langfuse's usage types): read as maps of text, not as structs.
+MAP_KEYS = _LANGFUSE_USAGE
+
+
+def _langfuse_type(*names: str) -> FirstOf:
+    return FirstOf(tuple(f"{usage}.{name}" for usage in _LANGFUSE_USAGE for name in names))
+
+
+_LANGFUSE_CACHE_READ = _langfuse_type("input_cached_tokens", "input_cache_read", "cache_read_input_tokens")
+_LANGFUSE_CACHE_WRITE = _langfuse_type("input_cache_creation", "cache_creation_input_tokens")
 
 RECORD_SHAPES: tuple[RecordShape, ...] = (
     RecordShape(
@@ -248,13 +257,14 @@ RECORD_SHAPES: tuple[RecordShape, ...] = (
             "user_id": FirstOf(("userId", "user_id")),
             "environment": At("environment"),
             "task_type": At("name"),
-            # usage buckets are exclusive: `input` holds no cached token
-            "input_tokens": Count(
-                FirstOf(("usageDetails.input", "usage_details.input")), (_LANGFUSE_CACHE_READ, _LANGFUSE_CACHE_WRITE)
-            ),
+            # usage types are exclusive: `input` holds no cached token, `output` no reasoning or audio token
+            "input_tokens": KeysSum(_LANGFUSE_USAGE, "input"),
             "cache_read_tokens": Count(_LANGFUSE_CACHE_READ, optional=True),
             "cache_write_tokens": Count(_LANGFUSE_CACHE_WRITE, optional=True),
-            "output_tokens": Count(FirstOf(("usageDetails.output", "usage_details.output"))),
+            "output_tokens": KeysSum(_LANGFUSE_USAGE, "output"),
+            # OpenAI's usage details as Langfuse names them, and LangChain's through Langfuse's callback handler
+            "input_audio_tokens": Count(_langfuse_type("input_audio_tokens", "input_audio"), optional=True),
+            "output_audio_tokens": Count(_langfuse_type("output_audio_tokens", "output_audio"), optional=True),
             "latency_ms": Millis("latency", 1000),  # seconds
             "reported_cost_usd": FirstOf(("costDetails.total", "cost_details.total", "totalCost", "total_cost")),
         },
@@ -414,6 +424,8 @@ def paths_of(shape: RecordShape) -> list[str]:
         elif isinstance(value, InputTotal):
             visit(value.count)
             found.append(value.uncached)
+        elif isinstance(value, KeysSum):
+            found.extend(value.maps)
         elif isinstance(value, Millis):
             found.append(value.path)
         elif isinstance(value, Between):
@@ -475,6 +487,17 @@ def fields_sql(
         total = " + ".join(f"COALESCE(TRY_CAST({p} AS HUGEINT), 0)" for p in parts)
         return f"CASE {absent} {bad} ELSE CAST({total} AS VARCHAR) END"
 
+    def keys_sum(k: KeysSum) -> str:
+        found = "COALESCE(" + ", ".join(value(m) for m in k.maps) + ")"
+        named = f"contains(e.key, {_lit(k.part)}) AND e.value IS NOT NULL"
+        counted = f"list_filter(map_entries({found}), lambda e: {named})"
+        bad = f"list_filter({counted}, lambda e: NOT {_whole('e.value')})"
+        total = f"list_sum(list_transform({counted}, lambda e: TRY_CAST(e.value AS HUGEINT)))"
+        return (
+            f"CASE WHEN COALESCE(len({counted}), 0) = 0 THEN CASE WHEN {is_error} THEN '0' END "
+            f"WHEN len({bad}) > 0 THEN {bad}[1].value ELSE CAST({total} AS VARCHAR) END"
+        )
+
     def sql(v: Value) -> str:
         if isinstance(v, Const):
             return _lit(v.value)
@@ -484,6 +507,8 @@ def fields_sql(
             return count(v)
         if isinstance(v, InputTotal):
             return count(v.count)  # settled in the second stage, once the cache counts are known
+        if isinstance(v, KeysSum):
+            return keys_sum(v)
         if isinstance(v, Millis):
             return f"CAST(round(TRY_CAST({value(v.path)} AS DOUBLE) * {v.unit_ms}) AS BIGINT)::VARCHAR"
         if isinstance(v, Joined):

@@ -78,7 +78,7 @@ def test_every_record_ingests_with_its_true_usage(warehouses: dict, tool: str) -
 
 def test_a_langfuse_trace_span_is_counted_but_is_no_request(warehouses: dict) -> None:
     _, report = warehouses["langfuse"]
-    assert (report.rows_in, report.rows_kept, report.not_requests, report.quarantined) == (4, 3, 1, 0)
+    assert (report.rows_in, report.rows_kept, report.not_requests, report.quarantined) == (6, 5, 1, 0)
 
 
 def test_bedrock_bodies_offloaded_to_data_folders_are_not_records(warehouses: dict) -> None:

@@ -83,6 +83,27 @@ def test_langfuse_export_rows_name_no_provider(tmp_path: Path) -> None:
     assert quarantined == [(4, "missing provider")]
 
 
+def test_langfuse_usage_types_add_up_to_input_and_output(tmp_path: Path) -> None:
+    base = {"type": "GENERATION", "startTime": "2026-08-01T10:00:00Z", "model": "gpt-4o-mini"}
+    rows, quarantined = _ingest(tmp_path, "observations.jsonl", [
+        # every type named `input…` is input and every `output…` output, whatever the integration calls them
+        base | {"id": "langchain", "usageDetails": {"input": 10, "input_cache_read": 4, "input_audio": 6,
+                                                   "output": 5, "output_reasoning": 20, "total": 45}},
+        base | {"id": "openai", "usageDetails": {"input": 10, "input_cached_tokens": 4, "output": 5,
+                                                "output_reasoning_tokens": 20, "output_audio_tokens": 2}},
+        base | {"id": "no-output", "usageDetails": {"input": 10, "total": 10}},
+        base | {"id": "bad", "usageDetails": {"input": 10, "input_audio": "lots", "output": 5}},
+        base | {"id": "fraction", "usage_details": {"input": 10, "output": 5, "output_reasoning": 1.5}},
+    ])  # fmt: skip
+    assert {rid: (r["input_tokens"], r["cache_read_tokens"], r["output_tokens"]) for rid, r in rows.items()} == {
+        "langchain": (20, 4, 25), "openai": (14, 4, 27)}  # fmt: skip
+    assert quarantined == [
+        (3, "missing output_tokens"),
+        (4, "non-numeric input_tokens: lots"),
+        (5, "non-numeric output_tokens: 1.5"),
+    ]
+
+
 def test_every_shape_reads_its_detection_keys() -> None:
     for shape in RECORD_SHAPES:
         assert shape.detect[0] in paths_of(shape)
