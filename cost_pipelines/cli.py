@@ -12,6 +12,7 @@ from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, NoReturn
 
 import duckdb
 
@@ -29,6 +30,54 @@ concurrency:
   runs:
     max_concurrent_runs: 1
 """
+
+
+USER_ERROR_EXIT_CODE = 2
+
+
+class UserError(Exception):
+    """A mistake the person running the command can fix (an argument, a missing file): one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the usage is what --help is for."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USER_ERROR_EXIT_CODE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day: write it as YYYY-MM-DD, e.g. 2026-10-31") from None
+
+
+def _usd(text: str) -> Decimal:
+    try:
+        amount = Decimal(text)
+    except ArithmeticError:
+        amount = None
+    if amount is None or not amount.is_finite() or amount < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount of USD: write it as 15 or 0.75, not negative")
+    return amount
+
+
+def _positive(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return number
+
+
+def _port(text: str) -> int:
+    number = _positive(text)
+    if number > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1 to 65535)")
+    return number
 
 
 def _dagster_home() -> Path:
@@ -97,7 +146,7 @@ def run_daily_job_range(start: date, end: date) -> None:
 
 def summary(start: date, end: date) -> str:
     window = [start, end + timedelta(days=1)]
-    with warehouse.connect(settings.duckdb_path(), read_only=True) as con:
+    with _warehouse(read_only=True) as con:
         days, requests, unpriced, total = con.execute(
             "SELECT count(*), sum(request_count), sum(unpriced_request_count), sum(total_cost_usd) "
             "FROM marts.cost_summary_daily WHERE usage_date >= ? AND usage_date < ?",
@@ -212,7 +261,9 @@ def _money(value: Decimal | None) -> str:
 
 
 def demo(args: argparse.Namespace) -> None:
-    start, end = date.fromisoformat(args.start), date.fromisoformat(args.end)
+    start, end = args.start, args.end
+    if end < start:
+        raise UserError(f"--end {end} is before --start {start}")
     home = _dagster_home()
     _ensure_sample_logs(start, end)
     _ensure_focus_exports()
@@ -235,7 +286,9 @@ def demo(args: argparse.Namespace) -> None:
 def _warehouse(read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
     path = settings.duckdb_path()
     if not path.exists():
-        raise SystemExit(f"no warehouse at {path}: run the daily job first (make demo)")
+        raise UserError(
+            f"no warehouse at {path}: run the daily job first (make demo), or set COST_PIPELINES_DUCKDB_PATH"
+        )
     try:
         with warehouse.connect(path, read_only=read_only, on_wait=_say) as con:
             yield con
@@ -256,7 +309,7 @@ def snapshot(args: argparse.Namespace) -> None:
         else settings.data_dir() / "snapshots" / f"warehouse-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.duckdb"
     )
     if target.exists():
-        raise SystemExit(f"{target} exists; name another file with --to")
+        raise UserError(f"{target} exists; name another file with --to")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial")
     partial.unlink(missing_ok=True)
@@ -297,7 +350,7 @@ def alerts_ack(args: argparse.Namespace) -> None:
     with _warehouse(read_only=False) as con:
         found = acknowledge(con, args.alert_id, args.by, datetime.now(UTC))
     if found is None:
-        raise SystemExit(f"no alert {args.alert_id} (see: cost-pipelines alerts list --all)")
+        raise UserError(f"no alert {args.alert_id} (see: cost-pipelines alerts list --all)")
     at, by = found
     print(f"alert {args.alert_id} acknowledged by {by} at {at:%Y-%m-%d %H:%M} UTC")
 
@@ -308,15 +361,16 @@ CONFIG_ERROR_EXIT_CODE = 2
 
 def check_spend_command(args: argparse.Namespace) -> None:
     """Exit 0 when the spend fits (warnings included), 3 when a hard limit refuses it, 2 when the budgets file is
-    missing or invalid. Scope values the cost data has never seen (a typo, most likely) are warned about."""
+    missing or invalid. Scope values the cost data has never seen (a typo, most likely) are warned about, and so is
+    a day to check past the last day the cost data holds (spend since then is not counted)."""
     from cost_pipelines.alerts.budgets import BudgetConfigError, load_budgets
-    from cost_pipelines.alerts.prespend import check_spend
+    from cost_pipelines.alerts.prespend import applies, check_spend
     from cost_pipelines.alerts.scope_values import budget_scopes, unknown_scope_values
     from cost_pipelines.alerts.status import budget_status
 
     scope = {key: getattr(args, key) for key in ("provider", "service", "model", "user", "team", "project")}
     scope = {key: value for key, value in scope.items() if value}
-    as_of = date.fromisoformat(args.as_of) if args.as_of else datetime.now(UTC).date()
+    as_of = args.as_of or datetime.now(UTC).date()
     try:
         budgets = load_budgets(settings.budgets_path())
     except BudgetConfigError as error:
@@ -326,13 +380,53 @@ def check_spend_command(args: argparse.Namespace) -> None:
     with _warehouse(read_only=True) as con:
         statuses = budget_status(con, budgets, as_of)
         unknown = unknown_scope_values(con, scopes)
-    result = check_spend(statuses, scope, Decimal(args.estimated_usd))
+        last_day = warehouse.scalar(con, "SELECT max(usage_date) FROM marts.fct_costs")
+    result = check_spend(statuses, scope, args.estimated_usd)
     for u in unknown:
         print(f"warning: {u.message}", file=sys.stderr)
-    report = {**asdict(result), "unknown_scope_values": [asdict(u) for u in unknown]}
-    print(json.dumps(report, default=str, indent=2))
+    if last_day is None or last_day < as_of - timedelta(days=1):
+        behind = "holds no day" if last_day is None else f"ends on {last_day}, {(as_of - last_day).days} days before"
+        print(f"warning: the cost data {behind} {as_of}: spend since then is not counted", file=sys.stderr)
+    checked = [s for s in statuses if applies(s, scope)]
+    report = {
+        "allowed": result.allowed,
+        "as_of": as_of.isoformat(),
+        "last_day_with_data": last_day.isoformat() if last_day else None,
+        "currency": "USD",
+        "estimated_usd": _cents(args.estimated_usd),
+        "budgets_checked": [
+            {
+                "budget": s.budget.name,
+                "scope": s.budget.scope_label,
+                "period_start": s.period_start.isoformat(),
+                "limit_usd": _cents(s.budget.limit_usd),
+                "spent_usd": _cents(s.spent),
+                "hard_limit": s.budget.hard_limit,
+            }
+            for s in checked
+        ],
+        "violations": [_finding(f) for f in result.violations],
+        "warnings": [_finding(f) for f in result.warnings],
+        "unknown_scope_values": [asdict(u) for u in unknown],
+    }
+    print(json.dumps(report, indent=2))
+    verdict = "allowed" if result.allowed else "refused by a hard limit"
+    print(
+        f"check-spend: ${_money(args.estimated_usd)} {verdict}; {len(checked)} budget(s) checked as of {as_of}",
+        file=sys.stderr,
+    )
     if not result.allowed:
         raise SystemExit(REFUSED_EXIT_CODE)
+
+
+def _cents(amount: Decimal) -> str:
+    """An amount as text to the cent, as a person reads it (the check itself compares exact amounts)."""
+    return str(amount.quantize(Decimal("0.01")))
+
+
+def _finding(finding: Any) -> dict[str, Any]:
+    found = asdict(finding)
+    return {k: _cents(v) if k.endswith("_usd") else str(v) if isinstance(v, Decimal) else v for k, v in found.items()}
 
 
 def reprice(args: argparse.Namespace) -> None:
@@ -379,30 +473,34 @@ def ui(args: argparse.Namespace) -> None:
     os.execv(str(dagster), [str(dagster), "dev", "-w", str(workspace), "-p", str(args.port)])
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="cost-pipelines")
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="cost-pipelines",
+        epilog="exit codes: 0 done; 1 a run or the warehouse failed; 2 a mistake in the command or its "
+        "configuration (one line on stderr); 3 check-spend refused the spend",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     demo_parser = commands.add_parser("demo", help="generate sample logs and run the daily pipeline over them")
-    demo_parser.add_argument("--start", default=DEFAULT_START.isoformat())
-    demo_parser.add_argument("--end", default=DEFAULT_END.isoformat())
+    demo_parser.add_argument("--start", type=_day, default=DEFAULT_START, help="first day (YYYY-MM-DD)")
+    demo_parser.add_argument("--end", type=_day, default=DEFAULT_END, help="last day (YYYY-MM-DD)")
     demo_parser.set_defaults(func=demo)
     summary_parser = commands.add_parser("summary", help="print days, requests and dollars by provider")
-    summary_parser.add_argument("--start", default=DEFAULT_START.isoformat())
-    summary_parser.add_argument("--end", default=DEFAULT_END.isoformat())
-    summary_parser.set_defaults(func=lambda a: print(summary(date.fromisoformat(a.start), date.fromisoformat(a.end))))
+    summary_parser.add_argument("--start", type=_day, default=DEFAULT_START, help="first day (YYYY-MM-DD)")
+    summary_parser.add_argument("--end", type=_day, default=DEFAULT_END, help="last day (YYYY-MM-DD)")
+    summary_parser.set_defaults(func=lambda a: print(summary(a.start, a.end)))
     snapshot_parser = commands.add_parser(
         "snapshot", help="copy the warehouse to a file to query freely (an open warehouse blocks runs)"
     )
     snapshot_parser.add_argument("--to", help="the copy's path (default: <data dir>/snapshots/warehouse-<time>.duckdb)")
     snapshot_parser.set_defaults(func=snapshot)
     ui_parser = commands.add_parser("ui", help="open the Dagster UI (and daemon) on the project's instance")
-    ui_parser.add_argument("--port", type=int, default=3000)
+    ui_parser.add_argument("--port", type=_port, default=3000)
     ui_parser.set_defaults(func=ui)
     alerts_parser = commands.add_parser("alerts", help="list and acknowledge cost alerts")
     alerts_commands = alerts_parser.add_subparsers(dest="alerts_command", required=True)
     list_parser = alerts_commands.add_parser("list", help="newest first; unacknowledged only unless --all")
     list_parser.add_argument("--all", action="store_true", help="include acknowledged alerts")
-    list_parser.add_argument("--limit", type=int, default=50)
+    list_parser.add_argument("--limit", type=_positive, default=50)
     list_parser.set_defaults(func=alerts_list)
     ack_parser = alerts_commands.add_parser("ack", help="acknowledge an alert by its id")
     ack_parser.add_argument("alert_id")
@@ -412,18 +510,34 @@ def main(argv: list[str] | None = None) -> None:
         "check-spend",
         help="does an estimated cost fit the budgets? exit 0 allowed, 3 refused by a hard limit",
     )
-    check_parser.add_argument("estimated_usd", help="the estimated cost in USD, e.g. 15 or 0.75")
+    check_parser.add_argument("estimated_usd", type=_usd, help="the estimated cost in USD, e.g. 15 or 0.75")
     for key in ("provider", "service", "model", "user", "team", "project"):
         check_parser.add_argument(f"--{key}", help=f"the {key} the spend is attributed to")
-    check_parser.add_argument("--as-of", help="evaluate the budget periods containing this day (default: today, UTC)")
+    check_parser.add_argument(
+        "--as-of", type=_day, help="evaluate the budget periods containing this day (YYYY-MM-DD; default: today, UTC)"
+    )
     check_parser.set_defaults(func=check_spend_command)
     reprice_parser = commands.add_parser(
         "reprice", help="re-price the stored days summed with other prices than the current ones (one run per range)"
     )
     reprice_parser.add_argument("--dry-run", action="store_true", help="only list the days and models that differ")
     reprice_parser.set_defaults(func=reprice)
-    args = parser.parse_args(argv)
-    args.func(args)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        args.func(args)
+        sys.stdout.flush()
+    except UserError as error:
+        command = " ".join(filter(None, (args.command, getattr(args, "alerts_command", None))))
+        print(f"cost-pipelines {command}: {error}", file=sys.stderr)
+        raise SystemExit(USER_ERROR_EXIT_CODE) from None
+    except BrokenPipeError:
+        # The reader stopped (`alerts list | head`): what is left unprinted is not wanted, which is no error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(0) from None
 
 
 if __name__ == "__main__":

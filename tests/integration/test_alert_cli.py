@@ -65,7 +65,15 @@ def test_a_hard_limit_refuses_15_and_allows_5_with_a_warning(warehouse: Path, ca
     assert (warning["budget"], warning["projected_percent"]) == ("team-hard", "95.00")
     # spend outside the hard-limit budget's scope is only measured against the total
     code, other = check(capsys, "15", "--provider", "anthropic")
-    assert code == 0 and other == {"allowed": True, "violations": [], "warnings": [], "unknown_scope_values": []}
+    assert code == 0 and (other["allowed"], other["violations"], other["warnings"]) == (True, [], [])
+    # what was checked, as of when, against data through which day
+    assert (other["as_of"], other["last_day_with_data"], other["currency"]) == ("2026-10-15", "2026-10-09", "USD")
+    everything = {"budget": "everything", "scope": "total", "period_start": "2026-10-01", "limit_usd": "10000.00",
+                  "spent_usd": "90.00", "hard_limit": False}  # fmt: skip
+    assert other["budgets_checked"] == [everything]
+    _, _, err = run_check(capsys, "15")
+    assert "warning: the cost data ends on 2026-10-09, 6 days before 2026-10-15: spend since then is not counted" in err
+    assert "check-spend: $15.00 allowed; 1 budget(s) checked as of 2026-10-15" in err
 
 
 def test_a_missing_budgets_file_exits_2_naming_the_path_and_the_variable(
@@ -110,8 +118,12 @@ def test_alerts_list_and_ack(warehouse: Path, capsys: pytest.CaptureFixture) -> 
     assert new.alert_id not in capsys.readouterr().out
     main(["alerts", "list", "--all"])
     assert new.alert_id in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="no alert nope"):
+    with pytest.raises(SystemExit) as exit_:
         main(["alerts", "ack", "nope"])
+    assert exit_.value.code == 2
+    assert (
+        capsys.readouterr().err == "cost-pipelines alerts ack: no alert nope (see: cost-pipelines alerts list --all)\n"
+    )
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute(
             "SELECT spent_usd FROM alerts.cost_alerts WHERE alert_id = ?", [new.alert_id]
