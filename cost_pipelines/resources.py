@@ -170,6 +170,26 @@ SMTP_VARIABLES = {"host": NOTIFIER_VARIABLES["smtp_host"], "port": NOTIFIER_VARI
                   "ca_file": NOTIFIER_VARIABLES["smtp_ca_file"]}  # fmt: skip
 
 
+# The variables that give each channel its address: a channel is configured when any of them is set.
+CHANNEL_ADDRESS_VARIABLES = {
+    "slack": (NOTIFIER_VARIABLES["slack_webhook_url"],),
+    "webhook": (NOTIFIER_VARIABLES["webhook_url"],),
+    "email": (NOTIFIER_VARIABLES["smtp_host"], NOTIFIER_VARIABLES["email_from"], NOTIFIER_VARIABLES["email_to"]),
+}
+
+
+def channels_set_in_environment() -> set[str]:
+    """The channels whose address this process's environment sets (what a sensor can see without the resource)."""
+    return {c for c, names in CHANNEL_ADDRESS_VARIABLES.items() if any(os.environ.get(n) for n in names)}
+
+
+def not_configured_reason(channel: str) -> str:
+    """Why a notification of an unconfigured channel waits, naming what to set (never a value)."""
+    names = CHANNEL_ADDRESS_VARIABLES[channel]
+    what = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"{channel} is not configured: set {what}; it is delivered by the next alerts run after that"
+
+
 class NotifierResource(dg.ConfigurableResource):
     """Where alerts go. Set every field from the environment (`dg.EnvVar`): the Slack webhook URL, the webhook URL
     and signing secret and the SMTP password are secrets, and the UI then shows only the variables' names.

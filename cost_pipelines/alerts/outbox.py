@@ -184,6 +184,49 @@ def next_retry_at(con: duckdb.DuckDBPyConnection) -> datetime | None:
     )
 
 
+NOT_CONFIGURED = "not_configured"  # waits, without using an attempt, until its channel is configured
+
+
+def park_unconfigured(con: duckdb.DuckDBPyConnection, reasons: dict[str, str], now: datetime) -> int:
+    """Due notifications of the channels of `reasons` (channel -> why, for channels not configured) wait as
+    `not_configured` instead of being tried; how many."""
+    ensure_tables(con)
+    parked = 0
+    for channel, reason in reasons.items():
+        parked += len(con.execute(
+            f"""UPDATE {SCHEMA}.notification_log SET status = '{NOT_CONFIGURED}', error = ?, next_attempt_at = NULL,
+                   updated_at = ?
+                WHERE channel = ? AND status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+                RETURNING notification_id""",
+            [reason, now, channel, now],
+        ).fetchall())  # fmt: skip
+    return parked
+
+
+def resume_configured(con: duckdb.DuckDBPyConnection, recipients: dict[str, str], now: datetime) -> int:
+    """The waiting notifications of the channels now configured (`recipients`: channel -> who it reaches) are due
+    at once; how many."""
+    ensure_tables(con)
+    resumed = 0
+    for channel, recipient in recipients.items():
+        resumed += len(con.execute(
+            f"""UPDATE {SCHEMA}.notification_log SET status = 'pending', error = NULL, next_attempt_at = NULL,
+                   recipient = ?, updated_at = ?
+                WHERE channel = ? AND status = '{NOT_CONFIGURED}' RETURNING notification_id""",
+            [recipient, now, channel],
+        ).fetchall())  # fmt: skip
+    return resumed
+
+
+def waiting_channels(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The channels that have notifications waiting to be configured."""
+    ensure_tables(con)
+    rows = con.execute(
+        f"SELECT DISTINCT channel FROM {SCHEMA}.notification_log WHERE status = '{NOT_CONFIGURED}' ORDER BY 1"
+    ).fetchall()
+    return [c for (c,) in rows]
+
+
 def _present(con: duckdb.DuckDBPyConnection) -> bool:
     return table_exists(con, SCHEMA, "cost_alerts")
 

@@ -17,6 +17,7 @@ import dagster as dg
 from cost_pipelines.defs.alerts import BUDGET_STATUS, COST_ALERTS, alerts_job, announced_until
 from cost_pipelines.defs.analytics import COST_ANOMALIES
 from cost_pipelines.defs.run_failures import failures_after
+from cost_pipelines.resources import channels_set_in_environment
 
 WATCHED = {"budget_status": BUDGET_STATUS, "cost_anomalies": COST_ANOMALIES}
 IN_FLIGHT = [
@@ -86,8 +87,9 @@ def alert_requests(instance: dg.DagsterInstance, cursor: dict, now: datetime) ->
     """What the budget alert sensor does on a tick: (the run to request or None, the new cursor, why).
 
     A new materialization of budget_status or cost_anomalies requests an evaluation. Otherwise, when the last
-    finished alerts run failed, another one (with a growing wait); when it succeeded and left notifications
-    waiting, a retry once the earliest is due. Run keys make each request once.
+    finished alerts run failed, another one (with a growing wait); when it succeeded and left notifications waiting
+    for a channel that is configured now, a run at once; when it left notifications waiting for a retry, a run once
+    the earliest is due. Run keys make each request once.
     """
     newest = {name: _newest_storage_id(instance, key, cursor.get(name)) for name, key in WATCHED.items()}
     changed = {name: sid for name, sid in newest.items() if sid is not None}
@@ -100,7 +102,20 @@ def alert_requests(instance: dg.DagsterInstance, cursor: dict, now: datetime) ->
         return _recovery(instance, cursor, now)
     latest = instance.fetch_materializations(COST_ALERTS, limit=1).records
     idle = "no new budget status or anomalies, and no notification due for a retry"
-    if not latest or latest[0].storage_id == cursor.get("retried"):
+    if not latest:
+        return None, cursor, idle
+    waiting = latest[0].asset_materialization.metadata.get("waiting_for_channels")
+    configured = sorted({c.strip() for c in str(waiting.value if waiting else "").split(",") if c.strip()}
+                        & channels_set_in_environment())  # fmt: skip
+    # Once per channel: a run that still finds it unconfigured (another environment) is not asked for again.
+    if set(configured) - set(cursor.get("configured", [])):
+        cursor = {**cursor, "configured": configured}
+        key = f"configured:{latest[0].storage_id}:{','.join(configured)}"
+        request = dg.RunRequest(run_key=key, tags={TRIGGER_TAG: "channel_configured"})
+        return request, cursor, f"notifications waiting for {', '.join(configured)}, now configured"
+    if configured != cursor.get("configured", configured):
+        cursor = {**cursor, "configured": configured}
+    if latest[0].storage_id == cursor.get("retried"):
         return None, cursor, idle
     due = latest[0].asset_materialization.metadata.get("next_retry_at")
     if due is None or not due.value:

@@ -11,10 +11,17 @@ import dagster as dg
 from pydantic import Field
 
 from cost_pipelines import settings
-from cost_pipelines.alerts.budgets import load_budgets, load_config
+from cost_pipelines.alerts.budgets import CHANNELS, load_budgets, load_config
 from cost_pipelines.alerts.delivery import active_holds, close_interrupted, deliver, lease_for
 from cost_pipelines.alerts.evaluate import Alert, AnomalyRow, anomaly_alerts, budget_alerts, run_failure_alert
-from cost_pipelines.alerts.outbox import RetryPolicy, due_notifications, record_alerts
+from cost_pipelines.alerts.outbox import (
+    RetryPolicy,
+    due_notifications,
+    park_unconfigured,
+    record_alerts,
+    resume_configured,
+    waiting_channels,
+)
 from cost_pipelines.alerts.scope_values import budget_scopes, unknown_scope_values
 from cost_pipelines.alerts.status import budget_status, restated_periods
 from cost_pipelines.alerts.status_store import stored_as_of_days_after, write_status
@@ -23,7 +30,7 @@ from cost_pipelines.defs.metadata import markdown_table
 from cost_pipelines.defs.owners import OWNERS_ALERTS
 from cost_pipelines.defs.partitions import daily_partitions, partition_days, single_run
 from cost_pipelines.defs.run_failures import failures_after
-from cost_pipelines.resources import NotifierResource, WarehouseResource
+from cost_pipelines.resources import NotifierResource, WarehouseResource, not_configured_reason
 from cost_pipelines.warehouse import existing_tables, scalar, table_exists
 
 BUDGET_STATUS = dg.AssetKey(["alerts", "budget_status"])
@@ -164,6 +171,11 @@ def cost_alerts(
                        for f in failures]  # fmt: skip
         new = record_alerts(con, candidates, recipients, now)
         interrupted = close_interrupted(con, now, lambda run_id: _run_finished(context.instance, run_id), policy)
+        # a channel configured unusably is resumed too: its notifications then fail naming the setting to fix
+        resumed = resume_configured(con, recipients, now)
+        unconfigured = {c: not_configured_reason(c) for c in CHANNELS if c not in channels and c not in problems}
+        parked = park_unconfigured(con, unconfigured, now)
+        waiting = waiting_channels(con)
         due = due_notifications(con, now)
         holds = active_holds(con, now)
     # The warehouse is closed here: every send happens outside a write connection.
@@ -183,6 +195,11 @@ def cost_alerts(
             "retrying": report.retrying,
             "held_by_retry_after": report.held,
             "interrupted_attempts_found": interrupted,
+            # notifications of channels not configured wait (no attempt used) until their channel is set up
+            "not_configured": parked,
+            "resumed_now_configured": resumed,
+            # read by budget_alert_sensor: a run is requested once one of these channels is configured
+            "waiting_for_channels": ", ".join(waiting),
             # read by budget_alert_sensor to request the retry run when it is due
             "next_retry_at": "" if report.next_retry_at is None else report.next_retry_at.isoformat(),
             # read by the next alerts run and daily_job_failure_sensor: run failures up to here are stored

@@ -47,12 +47,13 @@ class Flow:
         self.http = HttpReceiver()
         for path in (SLACK_PATH, HOOK_PATH):
             httpserver.expect_request(path, method="POST").respond_with_handler(self.http)
-        self.notifier = NotifierResource(
+        self.settings = dict(
             slack_webhook_url=httpserver.url_for(SLACK_PATH), webhook_url=httpserver.url_for(HOOK_PATH),
             webhook_secret=WEBHOOK_SECRET, smtp_host=smtp.host, smtp_port=smtp.port, smtp_username=smtp.username,
             smtp_password=smtp.password, smtp_ca_file=smtp.ca_file, email_from="costs@example.com",
             email_to="finops@example.com, platform@example.com", timeout_seconds=0.5,
         )  # fmt: skip
+        self.notifier = NotifierResource(**self.settings)
         with duckdb.connect(str(self.path)) as con:
             create_budget_facts(con)
 
@@ -169,6 +170,37 @@ def test_a_threshold_crossing_delivers_one_message_per_channel_once(flow: Flow) 
     [mail] = flow.smtp.receiver.messages
     assert mail["To"] == "finops@example.com, platform@example.com"
     assert {part.get_content_type() for part in mail.walk()} >= {"text/plain", "text/html"}
+
+
+def test_notifications_wait_for_their_channel_and_are_delivered_once_it_is_configured(
+    flow: Flow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slack_url = flow.settings["slack_webhook_url"]
+    monkeypatch.delenv("COST_PIPELINES_SLACK_WEBHOOK_URL", raising=False)
+    flow.notifier = NotifierResource(**{**flow.settings, "slack_webhook_url": ""})  # Slack not set up yet
+    day = spend_until(flow, date(2026, 10, 1), 10, "6")  # 50 %
+    flow.materialize_status(day)
+    first = flow.tick()
+    assert first is not None and flow.messages() == {"slack": 0, "webhook": 1, "email": 1}
+    metadata = first.asset_materializations_for_node("alerts__cost_alerts")[0].metadata
+    assert (metadata["not_configured"].value, metadata["waiting_for_channels"].value) == (1, "slack")
+    day = spend_until(flow, day + timedelta(days=1), 4, "6")  # 84 %: another alert, Slack still not set up
+    flow.materialize_status(day)
+    assert flow.tick() is not None
+    assert flow.tick() is None  # waiting is no failure: nothing is retried, no attempt is used
+    waiting = flow.query("SELECT status, attempts, error FROM alerts.notification_log WHERE channel = 'slack'")
+    assert waiting == [("not_configured", 0, "slack is not configured: set COST_PIPELINES_SLACK_WEBHOOK_URL; it is "
+                        "delivered by the next alerts run after that")] * 2  # fmt: skip
+
+    # Slack set up: the daemon's environment has the variable, and so has the run's
+    monkeypatch.setenv("COST_PIPELINES_SLACK_WEBHOOK_URL", slack_url)
+    flow.notifier = NotifierResource(**flow.settings)
+    delivered = flow.tick()
+    assert delivered is not None and delivered.dagster_run.tags["cost_pipelines/trigger"] == "channel_configured"
+    assert flow.messages() == {"slack": 2, "webhook": 2, "email": 2}
+    assert flow.tick() is None and flow.tick() is None  # each delivered once
+    assert flow.messages() == {"slack": 2, "webhook": 2, "email": 2}
+    assert flow.query("SELECT DISTINCT status, attempts FROM alerts.notification_log") == [("sent", 1)]
 
 
 def test_crossing_50_80_and_95_in_one_day_gives_three_alerts(flow: Flow) -> None:
