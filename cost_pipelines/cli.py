@@ -327,6 +327,23 @@ def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _figures(alert: dict) -> str:
+    """What a budget alert measured: `budget b (scope), monthly from 2026-10-01: $90.00 of $100.00 (90.0%)`."""
+    from cost_pipelines.money import usd
+
+    if alert["budget"] is None:
+        return f"{alert['kind']}{' ' + alert['scope'] if alert['scope'] else ''}" + (
+            f", {usd(alert['spent_usd'])}" if alert["spent_usd"] is not None else "")  # fmt: skip
+    percent = "" if alert["percent_used"] is None else f" ({alert['percent_used']:.1f}%)"
+    return (f"budget {alert['budget']} ({alert['scope']}), {alert['period']} from {alert['period_start']}: "
+            f"{usd(alert['spent_usd'])} of {usd(alert['limit_usd'])}{percent}")  # fmt: skip
+
+
+def _delivery(d: dict) -> str:
+    attempts = f", {d['attempts']} attempt{'s' if d['attempts'] != 1 else ''}" if d["attempts"] else ""
+    return f"{d['channel']}: {d['status']}{attempts}" + (f" ({d['error']})" if d["error"] else "")
+
+
 def alerts_list(args: argparse.Namespace) -> None:
     from cost_pipelines.alerts.outbox import list_alerts
 
@@ -335,13 +352,69 @@ def alerts_list(args: argparse.Namespace) -> None:
     if not rows:
         print("no alerts" if args.all else "no unacknowledged alerts")
     for r in rows:
-        ack = (
-            f"  acknowledged {r['acknowledged_at']:%Y-%m-%d %H:%M} by {r['acknowledged_by']}"
-            if r["acknowledged_at"]
-            else ""
-        )
-        print(f"{r['alert_id']}  {r['created_at']:%Y-%m-%d %H:%M}  {r['severity']:<8} {r['title']}")
-        print(f"              {r['kind']}; deliveries: {r['deliveries'] or 'none'}{ack}")
+        print(f"{r['alert_id']}  {r['severity']:<8}  {r['created_at']:%Y-%m-%d %H:%M}  {r['title']}")
+        print(f"              {_figures(r)}")
+        for d in r["deliveries"] or []:
+            print(f"              {_delivery(d)}")
+        if not r["deliveries"]:
+            print("              no channel: the budget names none")
+        if r["acknowledged_at"]:
+            print(f"              acknowledged {r['acknowledged_at']:%Y-%m-%d %H:%M} by {r['acknowledged_by']}")
+
+
+def alerts_show(args: argparse.Namespace) -> None:
+    from dataclasses import asdict as fields_of
+
+    from cost_pipelines.alerts.outbox import show_alert
+
+    with _warehouse(read_only=True) as con:
+        found = show_alert(con, args.alert_id)
+    if found is None:
+        raise UserError(f"no alert {args.alert_id} (see: cost-pipelines alerts list --all)")
+    alert, notifications, attempts = found
+    print(f"{alert.alert_id}  {alert.severity}  {alert.title}")
+    print(f"  {_figures(fields_of(alert))}")
+    print(f"  as of {alert.as_of}; key {alert.key}")
+    print(f"\n  {alert.message}\n")
+    for n in notifications:
+        sent = f", sent {n['sent_at']:%Y-%m-%d %H:%M:%S}" if n["sent_at"] else ""
+        print(f"  {_delivery(n)} to {n['recipient']}{sent}")
+        for a in (a for a in attempts if a["channel"] == n["channel"]):
+            error = f": {a['error']}" if a["error"] else ""
+            print(f"    attempt {a['attempt']} {a['attempted_at']:%Y-%m-%d %H:%M:%S} {a['outcome']} "
+                  f"({a['duration_ms']} ms){error}")  # fmt: skip
+    if not notifications:
+        print("  no notification: the alert names no channel")
+
+
+def alerts_resend(args: argparse.Namespace) -> None:
+    """Make notifications due again (one alert's, or every failed one), then run alerts_job to send them."""
+    from cost_pipelines.alerts.outbox import resend, show_alert
+
+    if bool(args.alert_id) == args.failed:
+        raise UserError("name one alert id, or --failed for every failed notification")
+    with _warehouse(read_only=False) as con:
+        if args.alert_id and show_alert(con, args.alert_id) is None:
+            raise UserError(f"no alert {args.alert_id} (see: cost-pipelines alerts list --all)")
+        chosen = resend(con, args.alert_id, datetime.now(UTC))
+    if not chosen:
+        print("nothing to resend: " + ("its notifications are pending or waiting for their channel"
+                                       if args.alert_id else "no notification has failed"))  # fmt: skip
+        return
+    for notification, before in chosen:
+        print(f"{notification}: {before} -> pending")
+    if args.no_run:
+        print("the next alerts run sends them")
+        return
+    home = _dagster_home()
+    print(f"running alerts_job to send them (Dagster instance: {home})")
+    execute_job("alerts_job", {"cost_pipelines/trigger": "resend"})
+    with _warehouse(read_only=True) as con:
+        states = dict(con.execute(
+            "SELECT notification_id, status || COALESCE(' (' || error || ')', '') FROM alerts.notification_log "
+            "WHERE notification_id IN (SELECT unnest(?))", [[n for n, _ in chosen]]).fetchall())  # fmt: skip
+    for notification, _ in chosen:
+        print(f"{notification}: {states.get(notification)}")
 
 
 def alerts_ack(args: argparse.Namespace) -> None:
@@ -496,12 +569,26 @@ def _parser() -> argparse.ArgumentParser:
     ui_parser = commands.add_parser("ui", help="open the Dagster UI (and daemon) on the project's instance")
     ui_parser.add_argument("--port", type=_port, default=3000)
     ui_parser.set_defaults(func=ui)
-    alerts_parser = commands.add_parser("alerts", help="list and acknowledge cost alerts")
+    alerts_parser = commands.add_parser("alerts", help="list, show, resend and acknowledge cost alerts")
     alerts_commands = alerts_parser.add_subparsers(dest="alerts_command", required=True)
-    list_parser = alerts_commands.add_parser("list", help="newest first; unacknowledged only unless --all")
+    list_parser = alerts_commands.add_parser(
+        "list", help="most severe first, then newest; unacknowledged only unless --all"
+    )
     list_parser.add_argument("--all", action="store_true", help="include acknowledged alerts")
     list_parser.add_argument("--limit", type=_positive, default=50)
     list_parser.set_defaults(func=alerts_list)
+    show_parser = alerts_commands.add_parser("show", help="an alert's message, its notifications and every attempt")
+    show_parser.add_argument("alert_id")
+    show_parser.set_defaults(func=alerts_show)
+    resend_parser = alerts_commands.add_parser(
+        "resend", help="send an alert's notifications again, or every failed one (--failed), with fresh attempts"
+    )
+    resend_parser.add_argument("alert_id", nargs="?", help="the alert whose failed or sent notifications to resend")
+    resend_parser.add_argument("--failed", action="store_true", help="every failed notification")
+    resend_parser.add_argument(
+        "--no-run", action="store_true", help="only make them due: the next alerts run sends them"
+    )
+    resend_parser.set_defaults(func=alerts_resend)
     ack_parser = alerts_commands.add_parser("ack", help="acknowledge an alert by its id")
     ack_parser.add_argument("alert_id")
     ack_parser.add_argument("--by", default=os.environ.get("USER", "cli"), help="who acknowledges (default $USER)")

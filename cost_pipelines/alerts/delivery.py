@@ -44,6 +44,7 @@ class Outcome:
     started: datetime
     finished: datetime
     error: DeliveryError | None
+    attempt_base: int = 0  # attempts made before the notification was last resent
 
 
 def lease_for(timeout_seconds: float) -> timedelta:
@@ -56,17 +57,17 @@ def close_interrupted(
     """Started attempts whose lease ran out or whose run finished become interrupted; their notification is due
     again at once (or failed, when that was its last attempt). Returns how many."""
     started = con.execute(
-        f"""SELECT a.notification_id, a.attempt, a.run_id, n.next_attempt_at
+        f"""SELECT a.notification_id, a.attempt, a.attempt - COALESCE(n.attempt_base, 0), a.run_id, n.next_attempt_at
             FROM {SCHEMA}.notification_attempts a JOIN {SCHEMA}.notification_log n USING (notification_id)
             WHERE a.outcome = 'started' AND n.status = 'pending' AND n.attempts = a.attempt"""
     ).fetchall()
-    stale = [(nid, attempt) for nid, attempt, run_id, lease in started
+    stale = [(nid, attempt, counted) for nid, attempt, counted, run_id, lease in started
              if lease is None or lease <= now or not run_id or run_finished(run_id)]  # fmt: skip
     with transaction(con):
-        for nid, attempt in stale:
+        for nid, attempt, counted in stale:
             con.execute(f"UPDATE {SCHEMA}.notification_attempts SET outcome = 'interrupted', error = ? "
                         "WHERE notification_id = ? AND attempt = ?", [INTERRUPTED, nid, attempt])  # fmt: skip
-            last = attempt >= policy.max_attempts
+            last = counted >= policy.max_attempts
             con.execute(
                 f"UPDATE {SCHEMA}.notification_log SET status = ?, error = ?, next_attempt_at = ?, updated_at = ? "
                 "WHERE notification_id = ?",
@@ -119,7 +120,8 @@ def _write(con: duckdb.DuckDBPyConnection, outcomes: list[Outcome], policy: Retr
     for o in outcomes:
         error = o.error
         message = None if error is None else redact(str(error), secrets)
-        retry_at = policy.next_attempt(o.attempt, o.finished) if error is not None and error.retryable else None
+        counted = o.attempt - o.attempt_base
+        retry_at = policy.next_attempt(counted, o.finished) if error is not None and error.retryable else None
         if retry_at is not None and error.retry_after:
             retry_at = max(retry_at, o.finished + timedelta(seconds=error.retry_after))
         status = "sent" if error is None else "pending" if retry_at else "failed"
@@ -189,7 +191,9 @@ def deliver(
         started = clock()
         error = _send(item, channels, problems)
         finished = clock()
-        unwritten.append(Outcome(item.notification_id, item.channel, attempt, started, finished, error))
+        unwritten.append(
+            Outcome(item.notification_id, item.channel, attempt, started, finished, error, item.attempt_base)
+        )
         if error is not None and error.retry_after:
             until = finished + timedelta(seconds=error.retry_after)
             holds[item.channel] = max(until, holds.get(item.channel, until))

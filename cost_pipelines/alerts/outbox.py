@@ -40,6 +40,8 @@ DDL = (
         PRIMARY KEY (notification_id, attempt))""",
     # which run made the attempt: a started attempt of a run that has finished was interrupted
     f"ALTER TABLE {SCHEMA}.notification_attempts ADD COLUMN IF NOT EXISTS run_id VARCHAR",
+    # attempts made before the notification was last resent: the retry limit counts the attempts after it
+    f"ALTER TABLE {SCHEMA}.notification_log ADD COLUMN IF NOT EXISTS attempt_base INTEGER DEFAULT 0",
     # an endpoint that asked (Retry-After) not to be called before `not_before`
     f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.channel_holds (
         channel VARCHAR PRIMARY KEY, not_before TIMESTAMPTZ NOT NULL, reason VARCHAR NOT NULL,
@@ -136,8 +138,9 @@ def record_alerts(
             con.execute(f"INSERT INTO {SCHEMA}.cost_alerts ({', '.join(ALERT_COLUMNS)}) SELECT {select} "
                         "FROM _new_alerts")  # fmt: skip
             con.execute(
-                f"INSERT INTO {SCHEMA}.notification_log SELECT notification_id, alert_id, channel, recipient, "
-                "'pending', 0, NULL, NULL, NULL, created_at, created_at FROM _new_notifications"
+                f"INSERT INTO {SCHEMA}.notification_log (notification_id, alert_id, channel, recipient, status, "
+                "attempts, created_at, updated_at, attempt_base) SELECT notification_id, alert_id, channel, "
+                "recipient, 'pending', 0, created_at, created_at, 0 FROM _new_notifications"
             )
     finally:
         con.unregister("_new_alerts")
@@ -160,19 +163,21 @@ class Due:
     channel: str
     attempts: int
     alert: Alert
+    attempt_base: int = 0  # attempts made before it was last resent
 
 
 def due_notifications(con: duckdb.DuckDBPyConnection, now: datetime, limit: int = 500) -> list[Due]:
     ensure_tables(con)
     rows = fetch_dicts(
         con,
-        f"""SELECT n.notification_id AS nid, n.channel AS n_channel, n.attempts AS n_attempts, a.*
+        f"""SELECT n.notification_id AS nid, n.channel AS n_channel, n.attempts AS n_attempts,
+                   COALESCE(n.attempt_base, 0) AS n_attempt_base, a.*
             FROM {SCHEMA}.notification_log n JOIN {SCHEMA}.cost_alerts a USING (alert_id)
             WHERE n.status = 'pending' AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= ?)
             ORDER BY a.created_at, n.notification_id LIMIT ?""",
         [now, limit],
     )
-    return [Due(r["nid"], r["n_channel"], r["n_attempts"], _alert(r)) for r in rows]
+    return [Due(r["nid"], r["n_channel"], r["n_attempts"], _alert(r), r["n_attempt_base"]) for r in rows]
 
 
 def next_retry_at(con: duckdb.DuckDBPyConnection) -> datetime | None:
@@ -218,6 +223,26 @@ def resume_configured(con: duckdb.DuckDBPyConnection, recipients: dict[str, str]
     return resumed
 
 
+def resend(con: duckdb.DuckDBPyConnection, alert_id: str | None, now: datetime) -> list[tuple[str, str]]:
+    """Make notifications due again with a fresh set of attempts: every notification of alert `alert_id` that is
+    not pending, or (`alert_id` None) every failed one. Their (notification id, status before); the next alerts run
+    sends them, under the same idempotency key."""
+    ensure_tables(con)
+    which = "alert_id = ? AND status IN ('failed', 'sent')" if alert_id else "status = 'failed'"
+    with transaction(con):
+        chosen = con.execute(
+            f"SELECT notification_id, status FROM {SCHEMA}.notification_log WHERE {which} ORDER BY 1",
+            [alert_id] if alert_id else [],
+        ).fetchall()
+        con.execute(
+            f"""UPDATE {SCHEMA}.notification_log SET status = 'pending', error = NULL, next_attempt_at = NULL,
+                   attempt_base = attempts, updated_at = ?
+                WHERE notification_id IN (SELECT unnest(?))""",
+            [now, [nid for nid, _ in chosen]],
+        )
+    return chosen
+
+
 def waiting_channels(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The channels that have notifications waiting to be configured."""
     ensure_tables(con)
@@ -231,20 +256,51 @@ def _present(con: duckdb.DuckDBPyConnection) -> bool:
     return table_exists(con, SCHEMA, "cost_alerts")
 
 
+SEVERITY_ORDER = ("critical", "warning", "info")
+
+
 def list_alerts(con: duckdb.DuckDBPyConnection, include_acknowledged: bool = False, limit: int = 50) -> list[dict]:
-    """Newest first, with each alert's deliveries; works on a read-only connection."""
+    """Most severe first, then newest, each with its figures and `deliveries` (channel, status, attempts, error);
+    works on a read-only connection."""
     if not _present(con):
         return []
     where = "" if include_acknowledged else "WHERE a.acknowledged_at IS NULL"
     return fetch_dicts(
         con,
-        f"""SELECT a.alert_id, a.created_at, a.severity, a.kind, a.title, a.acknowledged_at, a.acknowledged_by,
-                   string_agg(n.channel || ':' || n.status || ' (' || n.attempts || ')', ', '
-                              ORDER BY n.channel) AS deliveries
+        f"""SELECT * FROM (
+            SELECT a.alert_id, a.created_at, a.severity, a.kind, a.title, a.as_of, a.budget, a.scope, a.period,
+                   a.period_start, a.threshold, a.spent_usd, a.limit_usd, a.percent_used, a.acknowledged_at,
+                   a.acknowledged_by,
+                   list({{'channel': n.channel, 'status': n.status, 'attempts': n.attempts, 'error': n.error}}
+                        ORDER BY n.channel) FILTER (WHERE n.channel IS NOT NULL) AS deliveries
             FROM {SCHEMA}.cost_alerts a LEFT JOIN {SCHEMA}.notification_log n USING (alert_id)
-            {where} GROUP BY ALL ORDER BY a.created_at DESC, a.alert_id LIMIT ?""",
+            {where} GROUP BY ALL)
+            ORDER BY list_position({list(SEVERITY_ORDER)}, severity), created_at DESC, alert_id LIMIT ?""",
         [limit],
     )
+
+
+def show_alert(con: duckdb.DuckDBPyConnection, alert_id: str) -> tuple[Alert, list[dict], list[dict]] | None:
+    """An alert, its notifications and every attempt of each, oldest first; None when there is no such alert."""
+    if not _present(con):
+        return None
+    rows = fetch_dicts(con, f"SELECT * FROM {SCHEMA}.cost_alerts WHERE alert_id = ?", [alert_id])
+    if not rows:
+        return None
+    notifications = fetch_dicts(
+        con,
+        f"""SELECT notification_id, channel, recipient, status, attempts, error, next_attempt_at, sent_at
+            FROM {SCHEMA}.notification_log WHERE alert_id = ? ORDER BY channel""",
+        [alert_id],
+    )
+    attempts = fetch_dicts(
+        con,
+        f"""SELECT n.channel, a.attempt, a.attempted_at, a.outcome, a.error, a.duration_ms
+            FROM {SCHEMA}.notification_attempts a JOIN {SCHEMA}.notification_log n USING (notification_id)
+            WHERE n.alert_id = ? ORDER BY a.attempted_at, n.channel, a.attempt""",
+        [alert_id],
+    )
+    return _alert(rows[0]), notifications, attempts
 
 
 def acknowledge(con: duckdb.DuckDBPyConnection, alert_id: str, by: str, now: datetime) -> tuple[datetime, str] | None:

@@ -109,7 +109,26 @@ def test_alerts_list_and_ack(warehouse: Path, capsys: pytest.CaptureFixture) -> 
         [new] = [a for a in record_alerts(con, budget_alerts(statuses), {}, datetime.now(UTC)) if a.threshold == 80]
     main(["alerts", "list"])
     listed = capsys.readouterr().out
-    assert new.alert_id in listed and "team-hard has reached 80%" in listed and "slack:pending (0)" in listed
+    assert new.alert_id in listed and "team-hard has reached 80%" in listed and "slack: pending\n" in listed
+    # the period, the spend against the limit, and where it stands with each channel
+    assert "budget team-hard (team=research), monthly from 2026-10-01: $90.00 of $100.00 (90.0%)" in listed
+    assert listed.index("warning") < listed.index("info")  # most severe first: 80 % before 50 %
+    main(["alerts", "show", new.alert_id])
+    shown = capsys.readouterr().out
+    assert "key budget|team-hard|2026-10-01|80|actual" in shown and "$90.00 spent of $100.00" in shown
+    assert "slack: pending to (not configured)" in shown
+    main(["alerts", "resend", new.alert_id, "--no-run"])
+    assert capsys.readouterr().out == "nothing to resend: its notifications are pending or waiting for their channel\n"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("UPDATE alerts.notification_log SET status = 'failed', attempts = 5, error = 'HTTP 404' "
+                    "WHERE alert_id = ?", [new.alert_id])  # fmt: skip
+    main(["alerts", "list"])
+    assert "slack: failed, 5 attempts (HTTP 404)" in capsys.readouterr().out
+    main(["alerts", "resend", "--failed", "--no-run"])
+    assert capsys.readouterr().out == f"{new.alert_id}-slack: failed -> pending\nthe next alerts run sends them\n"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("SELECT status, attempts, attempt_base, error FROM alerts.notification_log "
+                           "WHERE alert_id = ?", [new.alert_id]).fetchall() == [("pending", 5, 5, None)]  # fmt: skip
     main(["alerts", "ack", new.alert_id, "--by", "oncall"])
     assert f"alert {new.alert_id} acknowledged by oncall" in capsys.readouterr().out
     main(["alerts", "ack", new.alert_id, "--by", "someone-else"])

@@ -4,7 +4,7 @@ notifications received by a real HTTP server (Slack and webhook) and a real SMTP
 
 import json
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,6 +14,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from cost_pipelines.alerts.channels import sign
+from cost_pipelines.alerts.outbox import resend
 from cost_pipelines.definitions import defs
 from cost_pipelines.defs.alert_sensors import budget_alert_sensor, daily_job_failure_sensor
 from cost_pipelines.defs.alerts import COST_ANOMALIES, budget_status_asset
@@ -288,6 +289,22 @@ def test_retries_stop_at_the_limit_and_the_failure_stays_visible(flow: Flow) -> 
     assert flow.query("SELECT status, attempts, error FROM alerts.notification_log WHERE channel = 'slack'") == [
         ("failed", 3, "HTTP 503")
     ]
+    # the endpoint is fixed: a resend makes it due with a fresh set of attempts, under the same idempotency key
+    flow.http.plan[SLACK_PATH].extend([503])
+    with duckdb.connect(str(flow.path)) as con:
+        [(notification, before)] = resend(con, None, datetime.now(UTC))
+    assert before == "failed" and notification.endswith("-slack")
+    flow.run_alerts(dg.RunRequest(run_key="resend", tags={"cost_pipelines/trigger": "resend"}),
+                    backoff_seconds=0.0, max_attempts=3)  # fmt: skip
+    assert flow.tick(backoff_seconds=0.0, max_attempts=3) is not None  # the retry of the resent notification
+    assert flow.tick(backoff_seconds=0.0, max_attempts=3) is None
+    assert flow.query("SELECT status, attempts, error FROM alerts.notification_log WHERE channel = 'slack'") == [
+        ("sent", 5, None)
+    ]
+    assert len(flow.http.received(SLACK_PATH)) == 5 and len(flow.http.channel_log(SLACK_PATH)) == 1
+    outcomes = flow.query("SELECT outcome FROM alerts.notification_attempts WHERE notification_id = ? ORDER BY attempt",
+                          [notification])  # fmt: skip
+    assert [o for (o,) in outcomes] == ["failed", "failed", "failed", "failed", "sent"]
 
 
 def test_secrets_never_reach_logs_metadata_or_stored_errors(flow: Flow) -> None:

@@ -31,6 +31,8 @@ MISUSES = {
     "a port that is none": (["ui", "--port", "99999"], "'99999' is not a port"),
     "an unknown command": (["sumary"], "invalid choice: 'sumary'"),
     "an alert that does not exist": (["alerts", "ack", "nope"], "no alert nope"),
+    "an alert to show that does not exist": (["alerts", "show", "nope"], "no alert nope"),
+    "a resend of nothing named": (["alerts", "resend"], "name one alert id, or --failed"),
 }
 
 
@@ -44,7 +46,7 @@ def environment(tmp_path: Path) -> dict[str, str]:
 @pytest.mark.parametrize("misuse", list(MISUSES))
 def test_a_misuse_is_one_line_and_exit_2(environment: dict[str, str], tmp_path: Path, misuse: str) -> None:
     args, says = MISUSES[misuse]
-    if args[:2] == ["alerts", "ack"]:
+    if args[:2] in (["alerts", "ack"], ["alerts", "show"]):
         with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
             ensure_tables(con)
     done = subprocess.run([CLI, *args], env=environment, capture_output=True, text=True, timeout=120, check=False)
