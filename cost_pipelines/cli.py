@@ -356,7 +356,10 @@ def alerts_list(args: argparse.Namespace) -> None:
         print(f"              {_figures(r)}")
         for d in r["deliveries"] or []:
             print(f"              {_delivery(d)}")
-        if not r["deliveries"]:
+        covered_by = json.loads(r["details"] or "{}").get("covered_by")
+        if covered_by:
+            print(f"              told by {covered_by}, a higher threshold reached in the same evaluation")
+        elif not r["deliveries"]:
             print("              no channel: the budget names none")
         if r["acknowledged_at"]:
             print(f"              acknowledged {r['acknowledged_at']:%Y-%m-%d %H:%M} by {r['acknowledged_by']}")
@@ -383,7 +386,9 @@ def alerts_show(args: argparse.Namespace) -> None:
             error = f": {a['error']}" if a["error"] else ""
             print(f"    attempt {a['attempt']} {a['attempted_at']:%Y-%m-%d %H:%M:%S} {a['outcome']} "
                   f"({a['duration_ms']} ms){error}")  # fmt: skip
-    if not notifications:
+    if alert.details.get("covered_by"):
+        print(f"  told by {alert.details['covered_by']}, a higher threshold reached in the same evaluation")
+    elif not notifications:
         print("  no notification: the alert names no channel")
 
 

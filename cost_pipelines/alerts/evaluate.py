@@ -7,7 +7,7 @@ gives the same keys, which the alert store already holds, so nothing is announce
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -101,6 +101,34 @@ def budget_alerts(statuses: list[BudgetStatus]) -> list[Alert]:
                 )
             )
     return alerts
+
+
+def collapse_thresholds(new: list[Alert]) -> list[Alert]:
+    """The new alerts of one evaluation with one notification per budget and period: of the actual-spend thresholds
+    first reached together (50, 80 and 95 % in one day), the highest keeps its channels and names the others, which
+    are recorded (so none fires later) without a notification of their own."""
+    highest: dict[tuple, Alert] = {}
+    for a in new:
+        if a.kind == "budget_actual" and a.threshold is not None:
+            group = (a.budget, a.period_start)
+            if group not in highest or a.threshold > (highest[group].threshold or 0):
+                highest[group] = a
+    collapsed = []
+    for a in new:
+        top = highest.get((a.budget, a.period_start)) if a.kind == "budget_actual" else None
+        if top is None:
+            collapsed.append(a)
+            continue
+        covered = sorted(o.threshold for o in new if o.kind == "budget_actual" and o is not top
+                         and (o.budget, o.period_start) == (a.budget, a.period_start))  # fmt: skip
+        if a is top and covered:
+            also = ", ".join(f"{t}%" for t in covered)
+            a = replace(a, message=f"{a.message} Also reached in this evaluation: {also}.",
+                        details={**a.details, "also_crossed": covered})  # fmt: skip
+        elif a is not top:
+            a = replace(a, channels=(), details={**a.details, "covered_by": top.alert_id})
+        collapsed.append(a)
+    return collapsed
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import duckdb
 import pyarrow as pa
 
-from cost_pipelines.alerts.evaluate import Alert, details_json
+from cost_pipelines.alerts.evaluate import Alert, collapse_thresholds, details_json
 from cost_pipelines.warehouse import fetch_dicts, scalar, table_exists, transaction
 
 SCHEMA = "alerts"
@@ -95,7 +95,8 @@ def notification_id(alert: Alert, channel: str) -> str:
 def record_alerts(
     con: duckdb.DuckDBPyConnection, alerts: Iterable[Alert], recipients: dict[str, str], now: datetime
 ) -> list[Alert]:
-    """Store the alerts whose key is new, each with a pending notification per channel; return those.
+    """Store the alerts whose key is new, each with a pending notification per channel; return those. Budget
+    thresholds first reached together notify once, at the highest (`collapse_thresholds`).
 
     `recipients`: channel -> who it reaches (a label, never a secret); a channel missing there is not configured.
     """
@@ -105,7 +106,7 @@ def record_alerts(
         return []
     known = {k for (k,) in con.execute(f"SELECT alert_key FROM {SCHEMA}.cost_alerts WHERE alert_key IN "
                                        "(SELECT unnest(?))", [[a.key for a in alerts]]).fetchall()}  # fmt: skip
-    new = [a for a in alerts if a.key not in known]
+    new = collapse_thresholds([a for a in alerts if a.key not in known])
     alert_rows = pa.Table.from_pylist(
         [
             {"alert_id": a.alert_id, "alert_key": a.key, "kind": a.kind, "severity": a.severity, "title": a.title,
@@ -270,7 +271,7 @@ def list_alerts(con: duckdb.DuckDBPyConnection, include_acknowledged: bool = Fal
         f"""SELECT * FROM (
             SELECT a.alert_id, a.created_at, a.severity, a.kind, a.title, a.as_of, a.budget, a.scope, a.period,
                    a.period_start, a.threshold, a.spent_usd, a.limit_usd, a.percent_used, a.acknowledged_at,
-                   a.acknowledged_by,
+                   a.acknowledged_by, a.details,
                    list({{'channel': n.channel, 'status': n.status, 'attempts': n.attempts, 'error': n.error}}
                         ORDER BY n.channel) FILTER (WHERE n.channel IS NOT NULL) AS deliveries
             FROM {SCHEMA}.cost_alerts a LEFT JOIN {SCHEMA}.notification_log n USING (alert_id)

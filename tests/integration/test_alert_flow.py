@@ -204,13 +204,15 @@ def test_notifications_wait_for_their_channel_and_are_delivered_once_it_is_confi
     assert flow.query("SELECT DISTINCT status, attempts FROM alerts.notification_log") == [("sent", 1)]
 
 
-def test_crossing_50_80_and_95_in_one_day_gives_three_alerts(flow: Flow) -> None:
+def test_crossing_50_80_and_95_in_one_day_is_one_message_at_95(flow: Flow) -> None:
     day = spend_until(flow, date(2026, 10, 1), 1, "96")
     flow.materialize_status(day)
     flow.tick()
-    rows = flow.query("SELECT threshold, severity FROM alerts.cost_alerts ORDER BY threshold")
-    assert rows == [(50, "info"), (80, "warning"), (95, "critical")]
-    assert flow.messages() == {"slack": 3, "webhook": 3, "email": 3}
+    rows = flow.query("SELECT threshold, severity, channels FROM alerts.cost_alerts ORDER BY threshold")
+    assert rows == [(50, "info", ""), (80, "warning", ""), (95, "critical", "slack,email,webhook")]
+    assert flow.messages() == {"slack": 1, "webhook": 1, "email": 1}  # no burst: the highest threshold tells
+    [(message,)] = flow.query("SELECT message FROM alerts.cost_alerts WHERE threshold = 95")
+    assert message.endswith("Also reached in this evaluation: 50%, 80%.")
     # the next day crosses 100 %: one more, in the same period
     flow.spend(day + timedelta(days=1), "5")
     flow.materialize_status(day + timedelta(days=1))

@@ -10,7 +10,13 @@ import pytest
 
 from cost_pipelines.alerts.budgets import AnomalyAlerting, BudgetConfigError, parse_budgets, parse_config
 from cost_pipelines.alerts.channels import DeliveryError, redact, sign
-from cost_pipelines.alerts.evaluate import AnomalyRow, anomaly_alerts, budget_alerts, run_rate_projection
+from cost_pipelines.alerts.evaluate import (
+    AnomalyRow,
+    anomaly_alerts,
+    budget_alerts,
+    collapse_thresholds,
+    run_rate_projection,
+)
 from cost_pipelines.alerts.messages import email_message, message_id, slack_payload, webhook_payload
 from cost_pipelines.alerts.outbox import RetryPolicy
 from cost_pipelines.alerts.status import BudgetStatus
@@ -40,6 +46,27 @@ def test_crossing_three_thresholds_at_once_raises_three_alerts_with_their_severi
     assert alerts[0].key == "budget|monthly|2026-10-01|50|actual"
     # the same facts evaluated again give the same keys: the store adds nothing
     assert [a.key for a in budget_alerts([status(0, date(2026, 10, 3), "96")])] == [a.key for a in alerts]
+
+
+def test_thresholds_reached_together_notify_once_at_the_highest() -> None:
+    together = budget_alerts([status(0, date(2026, 10, 3), "96", forecast="130"), status(1, date(2026, 10, 3), "50")])
+    collapsed = collapse_thresholds(together)
+    assert [a.key for a in collapsed] == [a.key for a in together]  # every key is recorded, so none fires later
+    notified = {a.key: a.channels for a in collapsed if a.channels}
+    assert notified == {
+        "budget|monthly|2026-10-01|95|actual": ("slack", "email"),
+        "budget|monthly|2026-10-01|100|forecast": ("slack", "email"),  # a forecast is news of its own
+        "budget|weekly|2026-09-28|80|actual": ("webhook",),  # another budget: its own message
+    }
+    [top] = [a for a in collapsed if a.threshold == 95]
+    assert top.details["also_crossed"] == [50, 80] and top.message.endswith(
+        "Also reached in this evaluation: 50%, 80%."
+    )
+    assert {a.threshold: a.details.get("covered_by") for a in collapsed if not a.channels} == {
+        50: top.alert_id, 80: top.alert_id}  # fmt: skip
+    # one threshold alone is told as it is
+    [alone] = collapse_thresholds(budget_alerts([status(0, date(2026, 10, 3), "60")]))
+    assert alone.channels == ("slack", "email") and "also_crossed" not in alone.details
 
 
 def test_keys_follow_the_period_so_a_new_month_or_week_alerts_again() -> None:
