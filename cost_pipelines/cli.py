@@ -356,8 +356,11 @@ def alerts_list(args: argparse.Namespace) -> None:
         print(f"              {_figures(r)}")
         for d in r["deliveries"] or []:
             print(f"              {_delivery(d)}")
-        covered_by = json.loads(r["details"] or "{}").get("covered_by")
-        if covered_by:
+        details = json.loads(r["details"] or "{}")
+        covered_by = details.get("covered_by")
+        if details.get("history"):
+            print(f"              history: {details['history']}")
+        elif covered_by:
             print(f"              told by {covered_by}, a higher threshold reached in the same evaluation")
         elif not r["deliveries"]:
             print("              no channel: the budget names none")
@@ -386,7 +389,9 @@ def alerts_show(args: argparse.Namespace) -> None:
             error = f": {a['error']}" if a["error"] else ""
             print(f"    attempt {a['attempt']} {a['attempted_at']:%Y-%m-%d %H:%M:%S} {a['outcome']} "
                   f"({a['duration_ms']} ms){error}")  # fmt: skip
-    if alert.details.get("covered_by"):
+    if alert.details.get("history"):
+        print(f"  history: {alert.details['history']}")
+    elif alert.details.get("covered_by"):
         print(f"  told by {alert.details['covered_by']}, a higher threshold reached in the same evaluation")
     elif not notifications:
         print("  no notification: the alert names no channel")

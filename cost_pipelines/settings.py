@@ -91,3 +91,18 @@ def dbt_run_target_path(warehouse_path: str) -> Path:
 
 def partitions_start_date() -> date:
     return date.fromisoformat(os.environ.get(START_DATE_ENV, DEFAULT_START_DATE))
+
+
+ALERTS_TODAY_ENV = "COST_PIPELINES_ALERTS_TODAY"
+
+
+def alerts_today() -> date | None:
+    """The day alerts runs take as today, to replay a past day (unset: the UTC date). Alerts about a budget period
+    that ended before it, or an older anomaly, are recorded, not sent."""
+    value = os.environ.get(ALERTS_TODAY_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{ALERTS_TODAY_ENV} must be a day written YYYY-MM-DD") from None

@@ -18,10 +18,17 @@ def dbt_executable() -> str:
     return str(beside) if beside.exists() else "dbt"
 
 
+# The test data's spend lies in August to November 2026. Alerts runs take this day as today, so what the tests
+# raise is news, not history (an alert about a period that ended before today is recorded, not sent); the tests of
+# that rule set their own day.
+ALERTS_TODAY = "2026-10-01"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Whatever the tests write by default (reports, metrics, downloads) goes to a scratch folder, never ./data.
     if "COST_PIPELINES_DATA_DIR" not in os.environ:
         os.environ["COST_PIPELINES_DATA_DIR"] = tempfile.mkdtemp(prefix="cost-pipelines-tests-")
+    os.environ.setdefault("COST_PIPELINES_ALERTS_TODAY", ALERTS_TODAY)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
-from cost_pipelines.alerts.budgets import AnomalyAlerting, severity
+from cost_pipelines.alerts.budgets import AnomalyAlerting, period_bounds, severity
 from cost_pipelines.alerts.status import BudgetStatus
 from cost_pipelines.money import CENT, usd
 
@@ -129,6 +129,27 @@ def collapse_thresholds(new: list[Alert]) -> list[Alert]:
             a = replace(a, channels=(), details={**a.details, "covered_by": top.alert_id})
         collapsed.append(a)
     return collapsed
+
+
+def past_as_history(alerts: list[Alert], today: date, anomaly_max_age_days: int) -> list[Alert]:
+    """Alerts about what was over before `today` are recorded without a notification: a budget period that has
+    ended (a backfill, or data that lags the calendar), an anomaly older than `anomaly_max_age_days`. Telling
+    someone today that last month crossed 80 % asks them to act on what can no longer change."""
+    oldest_anomaly = today - timedelta(days=anomaly_max_age_days)
+    kept = []
+    for a in alerts:
+        ended = None
+        if a.kind in ("budget_actual", "budget_forecast") and a.period and a.period_start:
+            end = period_bounds(a.period, a.period_start)[1]
+            ended = f"its {a.period} period ended on {end - timedelta(days=1)}" if end <= today else None
+        elif a.kind == "anomaly" and a.as_of is not None and a.as_of < oldest_anomaly:
+            ended = f"the anomaly is older than {anomaly_max_age_days} days"
+        if ended:
+            a = replace(
+                a, channels=(), details={**a.details, "history": f"{ended}, before {today}: recorded, not sent"}
+            )
+        kept.append(a)
+    return kept
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,14 @@ from pydantic import Field
 from cost_pipelines import settings
 from cost_pipelines.alerts.budgets import CHANNELS, load_budgets, load_config
 from cost_pipelines.alerts.delivery import active_holds, close_interrupted, deliver, lease_for
-from cost_pipelines.alerts.evaluate import Alert, AnomalyRow, anomaly_alerts, budget_alerts, run_failure_alert
+from cost_pipelines.alerts.evaluate import (
+    Alert,
+    AnomalyRow,
+    anomaly_alerts,
+    budget_alerts,
+    past_as_history,
+    run_failure_alert,
+)
 from cost_pipelines.alerts.outbox import (
     RetryPolicy,
     due_notifications,
@@ -156,6 +163,7 @@ def cost_alerts(
     for name, problem in sorted(problems.items()):
         context.log.warning(f"{name} notifications cannot be sent: {problem}")
     now = datetime.now(UTC)
+    today = settings.alerts_today() or now.date()
     failures, failures_until = failures_after(context.instance, announced_until(context.instance), now)
     policy = RetryPolicy(config.max_attempts, config.backoff_seconds)
     recipients = {name: c.recipient for name, c in channels.items()} | dict.fromkeys(problems, "(invalid settings)")
@@ -167,6 +175,7 @@ def cost_alerts(
         if as_of:
             since = as_of - timedelta(days=alerting.anomalies.max_age_days - 1)
             candidates += anomaly_alerts(_anomaly_rows(con, since, as_of), as_of, alerting.anomalies)
+        candidates = past_as_history(candidates, today, alerting.anomalies.max_age_days)
         candidates += [run_failure_alert(f.run_id, f.job_name, f.error, alerting.run_failures, as_of)
                        for f in failures]  # fmt: skip
         new = record_alerts(con, candidates, recipients, now)
@@ -190,6 +199,8 @@ def cost_alerts(
             "budgets_evaluated": len(statuses),
             "alerts_evaluated": len(candidates),
             "new_alerts": len(new),
+            "recorded_as_history": sum(1 for a in new if "history" in a.details),
+            "today": today.isoformat(),
             "sent": report.sent,
             "failed": report.failed,
             "retrying": report.retrying,

@@ -298,7 +298,13 @@ def _http_date(when: datetime) -> str:
 def test_retry_after_keeps_every_notification_of_the_endpoint_waiting(
     product: Product, status: int, retry_after: Callable[[datetime], str], held_seconds: int
 ) -> None:
-    product.spend(date(2026, 10, 1), "96")  # three thresholds: three alerts, three Slack notifications
+    # three budgets reached at once: three alerts, three Slack notifications
+    product.budgets.write_text(BUDGETS.replace("run_failures:", """\
+  - {name: search-monthly, scope: {team: search}, period: monthly, limit_usd: 100, thresholds: [90],
+     notify: [slack, email, webhook]}
+  - {name: all-monthly, period: monthly, limit_usd: 100, thresholds: [95], notify: [slack, email, webhook]}
+run_failures:"""))  # fmt: skip
+    product.spend(date(2026, 10, 1), "96")
     start = datetime.now(UTC)
     product.http.plan[SLACK_PATH].append((status, {"Retry-After": retry_after(start)}))
     with dg.DagsterInstance.from_config(str(product.home)) as instance:

@@ -15,6 +15,7 @@ from cost_pipelines.alerts.evaluate import (
     anomaly_alerts,
     budget_alerts,
     collapse_thresholds,
+    past_as_history,
     run_rate_projection,
 )
 from cost_pipelines.alerts.messages import email_message, message_id, slack_payload, webhook_payload
@@ -67,6 +68,22 @@ def test_thresholds_reached_together_notify_once_at_the_highest() -> None:
     # one threshold alone is told as it is
     [alone] = collapse_thresholds(budget_alerts([status(0, date(2026, 10, 3), "60")]))
     assert alone.channels == ("slack", "email") and "also_crossed" not in alone.details
+
+
+def test_what_ended_before_today_is_history_not_news() -> None:
+    october = budget_alerts([status(0, date(2026, 10, 31), "96"), status(1, date(2026, 10, 31), "50")])
+    # the week of 2026-10-26 is still running on 2026-11-01; October is over
+    told = past_as_history(october, date(2026, 11, 1), anomaly_max_age_days=3)
+    assert {a.budget: bool(a.channels) for a in told} == {"monthly": False, "weekly": True}
+    [history] = {a.details.get("history") for a in told if not a.channels}
+    assert history == "its monthly period ended on 2026-10-31, before 2026-11-01: recorded, not sent"
+    assert all(a.channels for a in past_as_history(october, date(2026, 10, 31), anomaly_max_age_days=3))
+    anomaly = anomaly_alerts([AnomalyRow(date(2026, 10, 20), "provider", "openai", "spike", Decimal(90),
+                                         Decimal(30), [])], date(2026, 10, 20),
+                             AnomalyAlerting(notify=("slack",)))  # fmt: skip
+    assert past_as_history(anomaly, date(2026, 10, 23), 3)[0].channels == ("slack",)
+    [old] = past_as_history(anomaly, date(2026, 10, 24), 3)
+    assert old.channels == () and old.details["history"].startswith("the anomaly is older than 3 days")
 
 
 def test_keys_follow_the_period_so_a_new_month_or_week_alerts_again() -> None:
