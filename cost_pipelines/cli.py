@@ -271,15 +271,32 @@ def demo(args: argparse.Namespace) -> None:
     os.environ.setdefault("COST_PIPELINES_CE_SOURCE", "recorded")
     print(f"running daily_cost_job over {start}..{end} as one run (Dagster instance: {home})")
     run_daily_job_range(start, end)
-    # What budget_alert_sensor requests after a daily run when the daemon is up (`dagster dev`).
-    print("running alerts_job (budget and anomaly alerts as of the last day)")
+    # What budget_alert_sensor requests after a daily run when the daemon is up (`dagster dev`), on the day after the
+    # sample's last: alerts about its periods are news, as they would have been then.
+    os.environ.setdefault(settings.ALERTS_TODAY_ENV, (end + timedelta(days=1)).isoformat())
+    today = os.environ[settings.ALERTS_TODAY_ENV]
+    print(f"running alerts_job (budget and anomaly alerts as of the last day, taking {today} as today)")
+    started = datetime.now(UTC)
     execute_job("alerts_job", {"cost_pipelines/trigger": "demo"})
     print(summary(start, end))
+    _show_delivered(started)
     print(f"\nwarehouse: {settings.duckdb_path()}")
     report = settings.data_dir() / "reports" / "cost_report.html"
     if report.exists():
         print(f"cost report (opens offline): {report}")
     print(f"open the Dagster UI on these runs:  DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml")
+
+
+def _show_delivered(since: datetime) -> None:
+    """The messages the file channel delivered since `since`, and the first of them as a person receives it."""
+    folder = Path(os.environ.get("COST_PIPELINES_NOTIFICATIONS_DIR") or settings.data_dir() / "notifications")
+    new = sorted((p for p in folder.glob("*.txt") if p.stat().st_mtime >= since.timestamp()), key=lambda p: p.name)
+    if not new:
+        print(f"\nno message delivered this run (the file channel writes them to {folder})")
+        return
+    print(f"\n{len(new)} message(s) delivered to {folder} (the file channel; Slack, email and webhooks once set up).")
+    print(f"the first, {new[0].name}:\n")
+    print("  " + new[0].read_text().rstrip().replace("\n", "\n  "))
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from botocore.config import Config
 from cost_pipelines import settings, warehouse
 from cost_pipelines.alerts.channels import (
     Channel,
+    FileChannel,
     JsonWebhook,
     SlackWebhook,
     SmtpEmail,
@@ -164,6 +165,7 @@ NOTIFIER_VARIABLES = {
     "email_to": "COST_PIPELINES_EMAIL_TO",
     "dashboard_url": "COST_PIPELINES_DASHBOARD_URL",
     "timeout_seconds": "COST_PIPELINES_NOTIFY_TIMEOUT_SECONDS",
+    "notifications_dir": "COST_PIPELINES_NOTIFICATIONS_DIR",
 }
 SMTP_VARIABLES = {"host": NOTIFIER_VARIABLES["smtp_host"], "port": NOTIFIER_VARIABLES["smtp_port"],
                   "sender": NOTIFIER_VARIABLES["email_from"], "recipients": NOTIFIER_VARIABLES["email_to"],
@@ -179,8 +181,9 @@ CHANNEL_ADDRESS_VARIABLES = {
 
 
 def channels_set_in_environment() -> set[str]:
-    """The channels whose address this process's environment sets (what a sensor can see without the resource)."""
-    return {c for c, names in CHANNEL_ADDRESS_VARIABLES.items() if any(os.environ.get(n) for n in names)}
+    """The channels whose address this process's environment sets (what a sensor can see without the resource);
+    the file channel needs nothing set."""
+    return {"file"} | {c for c, names in CHANNEL_ADDRESS_VARIABLES.items() if any(os.environ.get(n) for n in names)}
 
 
 def not_configured_reason(channel: str) -> str:
@@ -195,7 +198,8 @@ class NotifierResource(dg.ConfigurableResource):
     and signing secret and the SMTP password are secrets, and the UI then shows only the variables' names.
 
     A channel is configured when its address is set: `slack_webhook_url`; `webhook_url` (signed with
-    `webhook_secret` when set); `smtp_host`, `email_from` or `email_to` (comma-separated). A configured channel whose
+    `webhook_secret` when set); `smtp_host`, `email_from` or `email_to` (comma-separated). The file channel always
+    is: a text file per notification in `notifications_dir` (default `<data dir>/notifications`). A channel whose
     settings are unusable (a URL without https://, email without recipients, ...) is left out of `channels()` and
     named in `problems()`, so the other channels still deliver.
     """
@@ -213,6 +217,7 @@ class NotifierResource(dg.ConfigurableResource):
     email_to: str = ""
     timeout_seconds: float = 10.0
     dashboard_url: str = ""
+    notifications_dir: str = ""
 
     def _recipients(self) -> tuple[str, ...]:
         return tuple(r.strip() for r in self.email_to.split(",") if r.strip())
@@ -236,7 +241,9 @@ class NotifierResource(dg.ConfigurableResource):
         link = self.dashboard_url or None
         problems = self.problems()
         timeout = self.timeout_seconds if self.timeout_seconds > 0 else 10.0
-        channels: dict[str, Channel] = {}
+        channels: dict[str, Channel] = {
+            "file": FileChannel(Path(self.notifications_dir or settings.data_dir() / "notifications").resolve(), link)
+        }
         if self.slack_webhook_url and "slack" not in problems:
             channels["slack"] = SlackWebhook(self.slack_webhook_url.strip(), link, timeout)
         if self.webhook_url and "webhook" not in problems:
@@ -277,7 +284,7 @@ def _from_env_seconds(name: str, default: float) -> float:
 
 def notifier_from_env() -> NotifierResource:
     text = ("slack_webhook_url", "webhook_url", "webhook_secret", "smtp_host", "smtp_username", "smtp_password",
-            "smtp_ca_file", "email_from", "email_to", "dashboard_url")  # fmt: skip
+            "smtp_ca_file", "email_from", "email_to", "dashboard_url", "notifications_dir")  # fmt: skip
     return NotifierResource(
         **{field: _from_env(NOTIFIER_VARIABLES[field], "") for field in text},
         smtp_port=_from_env_int(NOTIFIER_VARIABLES["smtp_port"], 587),

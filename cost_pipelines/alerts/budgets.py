@@ -15,7 +15,7 @@ from cost_pipelines import settings
 
 PERIODS = ("daily", "weekly", "monthly", "quarterly", "yearly")
 SCOPE_KEYS = ("provider", "service", "model", "user", "team", "project")
-CHANNELS = ("slack", "email", "webhook")
+CHANNELS = ("slack", "email", "webhook", "file")
 ANOMALY_DIMENSIONS = ("total", "provider", "team", "service", "model")
 DEFAULT_THRESHOLDS = (50, 80, 95, 100)
 FIELDS = {"name", "scope", "period", "limit_usd", "thresholds", "forecast_threshold", "hard_limit", "notify"}

@@ -1,4 +1,4 @@
-"""Channel clients: a Slack incoming webhook, a signed JSON webhook and SMTP email.
+"""Channel clients: a Slack incoming webhook, a signed JSON webhook, SMTP email, and a folder of text files.
 
 Each `send` either returns (delivered) or raises DeliveryError whose text is safe to log and store: it names what
 went wrong (HTTP status, timeout, SMTP code) and never the webhook URL, the signing secret or the SMTP password.
@@ -26,7 +26,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from cost_pipelines.alerts.evaluate import Alert
-from cost_pipelines.alerts.messages import email_message, slack_payload, webhook_payload
+from cost_pipelines.alerts.messages import email_message, slack_payload, text_message, webhook_payload
 from cost_pipelines.http import retry_after_seconds
 
 SIGNATURE_HEADER = "X-Cost-Pipelines-Signature"
@@ -196,6 +196,29 @@ class SmtpEmail:
             raise _network_failure(error, self.timeout, "SMTP ") from None
 
 
+@dataclass(frozen=True)
+class FileChannel:
+    """Each notification as a text file in `directory`, named by its idempotency key, so a resend replaces it: the
+    channel that works with nothing set up, for a first run and for whoever reads alerts from a shared folder."""
+
+    directory: Path
+    link: str | None = None
+
+    @property
+    def recipient(self) -> str:
+        return str(self.directory)
+
+    def send(self, alert: Alert, idempotency_key: str) -> None:
+        target = self.directory / f"{idempotency_key}.txt"
+        partial = target.with_suffix(".partial")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            partial.write_text(text_message(alert, self.link))
+            partial.replace(target)
+        except OSError as error:
+            raise DeliveryError(f"the notification file cannot be written ({type(error).__name__})", True) from None
+
+
 def smtp_problems(host: str, port: int, sender: str, recipients: tuple[str, ...], ca_file: str,
                   variables: dict[str, str]) -> list[str]:  # fmt: skip
     """What keeps email from being sent, naming the variables (`variables`: setting -> its variable)."""
@@ -214,4 +237,4 @@ def smtp_problems(host: str, port: int, sender: str, recipients: tuple[str, ...]
     return problems
 
 
-Channel = SlackWebhook | JsonWebhook | SmtpEmail
+Channel = SlackWebhook | JsonWebhook | SmtpEmail | FileChannel

@@ -79,6 +79,17 @@ def message_id(idempotency_key: str) -> str:
     return f"<{hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}@cost-pipelines>"
 
 
+def text_message(alert: Alert, link: str | None = None) -> str:
+    """The alert as plain text: title, message, the figures, how to acknowledge it."""
+    rows = facts(alert)
+    width = max((len(label) for label, _ in rows), default=0)
+    text = [alert.title, "", alert.message, ""]
+    text += [f"{label + ':':<{width + 1}} {value}" for label, value in rows]
+    text += ["", f"Open the cost dashboard: {link}"] if link else []
+    text += ["", f"alert {alert.alert_id} ({alert.kind}); acknowledge with: cost-pipelines alerts ack {alert.alert_id}"]
+    return "\n".join(text) + "\n"
+
+
 def email_message(
     alert: Alert, sender: str, recipients: list[str], idempotency_key: str, link: str | None = None
 ) -> EmailMessage:
@@ -90,12 +101,7 @@ def email_message(
     message["Message-ID"] = message_id(idempotency_key)
     message["X-Cost-Pipelines-Alert"] = alert.alert_id
     rows = facts(alert)
-    width = max((len(label) for label, _ in rows), default=0)
-    text = [alert.title, "", alert.message, ""]
-    text += [f"{label + ':':<{width + 1}} {value}" for label, value in rows]
-    text += ["", f"Open the cost dashboard: {link}"] if link else []
-    text += ["", f"alert {alert.alert_id} ({alert.kind}); acknowledge with: cost-pipelines alerts ack {alert.alert_id}"]
-    message.set_content("\n".join(text))
+    message.set_content(text_message(alert, link))
     colour = SEVERITY_COLOUR[alert.severity]
     table = "".join(
         f"<tr><th style='text-align:left;padding:4px 12px 4px 0'>{html.escape(label)}</th>"

@@ -2,8 +2,9 @@
 
 Built from a real `GetCostAndUsage` response (six months of spend by SERVICE, sample_data/aws_ce): each
 service's mean monthly amount, scaled eight times to a mid-size account, spread over days with weekday seasonality,
-a mild trend and noise, and split over two linked accounts. Deterministic per day, paginated a week per page
-like the real API, with the last two days of the period still `Estimated`.
+a mild trend (a steeper one for S3, whose stored data grows) and noise, and split over two linked accounts.
+Deterministic per day, paginated a week per page like the real API, with the last two days of the period still
+`Estimated`.
 """
 
 import json
@@ -22,6 +23,8 @@ ACCOUNTS = {"111111111111": 0.7, "222222222222": 0.3}  # production, staging
 SCALE = 8
 PAGE_DAYS = 7
 SUPPORTED_GROUPS = [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"}]
+# Daily growth of a service's spend (0.2 % for the others): stored data keeps growing, as in most accounts.
+GROWTH_PER_DAY = {"Amazon Simple Storage Service": 0.005}
 # Services whose amortized cost is below unblended because part of the usage is covered by commitments.
 COMMITMENT_COVERED = {"Amazon Elastic Container Service": Decimal("0.85"), "EC2 - Other": Decimal("0.9")}
 
@@ -45,9 +48,9 @@ def _money(value: float) -> Decimal:
 def day_groups(day: date, seed: int = 7) -> list[dict[str, Any]]:
     rng = np.random.default_rng([seed, day.toordinal(), 99])
     weekday = 0.8 if day.weekday() >= 5 else 1.0
-    trend = 1 + 0.002 * (day - DEFAULT_START).days
     groups = []
     for service, base in daily_base().items():
+        trend = 1 + GROWTH_PER_DAY.get(service, 0.002) * (day - DEFAULT_START).days
         for account, share in ACCOUNTS.items():
             unblended = _money(base * share * weekday * trend * max(0.0, rng.normal(1, 0.06)))
             amortized = (unblended * COMMITMENT_COVERED.get(service, Decimal(1))).quantize(Decimal("1e-10"))

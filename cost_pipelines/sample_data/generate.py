@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 TRACES_DIR = Path(__file__).resolve().parents[2] / "sample_data" / "traces"
-DEFAULT_START, DEFAULT_END, DEFAULT_SEED = date(2026, 8, 1), date(2026, 10, 31), 7
+DEFAULT_START, DEFAULT_END, DEFAULT_SEED = date(2026, 8, 1), date(2026, 10, 15), 7  # ends mid-month
 ANOMALY_DAY = date(2026, 10, 14)
 
 TEAMS = {
