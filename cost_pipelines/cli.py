@@ -210,9 +210,10 @@ def summary(start: date, end: date) -> str:
         if warehouse.table_exists(con, "alerts", "cost_alerts"):
             raised = warehouse.scalar(con, "SELECT count(*) FROM alerts.cost_alerts")
             rows = con.execute(
-                "SELECT a.alert_id, a.severity, a.title, string_agg(n.channel || ': ' || n.status, ', ' "
-                "ORDER BY n.channel) FROM alerts.cost_alerts a LEFT JOIN alerts.notification_log n USING (alert_id) "
-                "GROUP BY a.alert_id, a.severity, a.title, a.created_at "
+                "SELECT a.alert_id, a.severity, a.title, COALESCE(string_agg(n.channel || ': ' || n.status, ', ' "
+                "ORDER BY n.channel), 'told by ' || (a.details->>'covered_by'), 'history, not sent') "
+                "FROM alerts.cost_alerts a LEFT JOIN alerts.notification_log n USING (alert_id) "
+                "GROUP BY a.alert_id, a.severity, a.title, a.created_at, a.details "
                 "ORDER BY a.created_at DESC, list_position(['critical', 'warning', 'info'], a.severity), a.alert_id "
                 "LIMIT 6"
             ).fetchall()
@@ -245,7 +246,7 @@ def summary(start: date, end: date) -> str:
         ]
     if alerts is not None:
         raised, rows = alerts
-        lines.append(f"alerts raised: {raised} (cost-pipelines alerts list; deliveries need channels configured)")
+        lines.append(f"alerts raised: {raised} (cost-pipelines alerts list, alerts show <id>)")
         lines += [f"  {alert_id} {severity:<8} {title}  [{deliveries or 'no channel'}]"
                   for alert_id, severity, title, deliveries in rows]  # fmt: skip
     if recommendations:

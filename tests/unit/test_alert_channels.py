@@ -50,7 +50,7 @@ def test_an_unusable_channel_is_left_out_and_named_and_the_others_stay():
         "COST_PIPELINES_SMTP_PORT must be a port number (1-65535); COST_PIPELINES_EMAIL_FROM is not an email "
         "address; COST_PIPELINES_SMTP_CA_FILE names no file",
     }
-    assert list(notifier.channels()) == ["webhook"]
+    assert list(notifier.channels()) == ["file", "webhook"]  # the file channel needs no setting
     assert "s3cret" not in repr(problems)
     # the token is kept out of text in every form it could appear in
     assert {"hooks.slack.com/services/T1/B1/s3cret-slack", "/services/T1/B1/s3cret-slack"} <= set(notifier.secrets())
@@ -60,4 +60,26 @@ def test_email_half_configured_is_named_not_silently_off():
     assert NotifierResource(smtp_host="mail.example.com", email_from="costs@example.com").problems() == {
         "email": "COST_PIPELINES_EMAIL_TO is not set"
     }
-    assert NotifierResource().problems() == {} and NotifierResource().channels() == {}
+    assert NotifierResource().problems() == {} and list(NotifierResource().channels()) == ["file"]
+
+
+def test_the_file_channel_writes_each_notification_once_and_needs_no_setting(tmp_path) -> None:
+    from cost_pipelines.alerts.channels import DeliveryError, FileChannel
+    from cost_pipelines.alerts.evaluate import Alert
+
+    alert = Alert(key="anomaly|total|all|2026-10-14", kind="anomaly", severity="warning",
+                  title="Unusual spend on 2026-10-14: total=all", message="total=all cost $158.23 on 2026-10-14.",
+                  as_of=None, channels=("file",), scope="total=all", details={"expected_usd": "121.70"})  # fmt: skip
+    assert "file" in NotifierResource(notifications_dir=str(tmp_path / "n")).channels()  # nothing else set
+    channel = FileChannel(tmp_path / "n")
+    channel.send(alert, "abc-file")
+    channel.send(alert, "abc-file")  # a resend under the same key replaces the file: one message
+    [written] = list((tmp_path / "n").iterdir())
+    assert written.name == "abc-file.txt"
+    text = written.read_text()
+    assert text.startswith("Unusual spend on 2026-10-14: total=all\n") and "Expected: $121.70" in text
+    assert f"cost-pipelines alerts ack {alert.alert_id}" in text
+    (tmp_path / "blocked").write_text("a file where the folder should be")
+    with pytest.raises(DeliveryError) as failed:
+        FileChannel(tmp_path / "blocked").send(alert, "abc-file")
+    assert failed.value.retryable and str(failed.value).startswith("the notification file cannot be written")

@@ -148,7 +148,7 @@ def test_the_alerting_sections_are_validated_with_the_budgets() -> None:
         parse_config("budgets: []\nanomalies: {notify: [pager], max_age_days: 0}\nextra: 1\n")
     assert error.value.problems == [
         "section 'extra': unknown (allowed: budgets, anomalies, run_failures)",
-        "section 'anomalies', field 'notify': ['pager']: a list of slack, email, webhook",
+        "section 'anomalies', field 'notify': ['pager']: a list of slack, email, webhook, file",
         "section 'anomalies', field 'max_age_days': 0 is not a whole number of days >= 1",
     ]
 
