@@ -29,6 +29,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if "COST_PIPELINES_DATA_DIR" not in os.environ:
         os.environ["COST_PIPELINES_DATA_DIR"] = tempfile.mkdtemp(prefix="cost-pipelines-tests-")
     os.environ.setdefault("COST_PIPELINES_ALERTS_TODAY", ALERTS_TODAY)
+    # The daily schedule is on by default; no daemon a test starts should launch the day's run by itself.
+    os.environ.setdefault("COST_PIPELINES_DAILY_SCHEDULE", "off")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -41,7 +41,8 @@ def product_env(home: Path, data_dir: Path, **variables: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COST_PIPELINES_", "DAGSTER_"))}
     return {**env, "DAGSTER_HOME": str(home), "COST_PIPELINES_DATA_DIR": str(data_dir),
             "COST_PIPELINES_WAREHOUSE_LOCK_TIMEOUT": LOCK_WAIT_SECONDS,
-            "COST_PIPELINES_ALERTS_TODAY": os.environ.get("COST_PIPELINES_ALERTS_TODAY", ""), **variables}  # fmt: skip
+            "COST_PIPELINES_ALERTS_TODAY": os.environ.get("COST_PIPELINES_ALERTS_TODAY", ""),
+            "COST_PIPELINES_DAILY_SCHEDULE": "off", **variables}  # fmt: skip
 
 
 def job_command(job: str, tags: dict[str, str] | None = None) -> list[str]:

@@ -1,5 +1,7 @@
 """The daily job and its schedule."""
 
+import os
+
 import dagster as dg
 
 daily_cost_job = dg.define_asset_job(
@@ -13,5 +15,14 @@ daily_cost_job = dg.define_asset_job(
     ),
 )
 
-# Every day at 06:00 UTC, for the day that just ended.
-daily_cost_schedule = dg.build_schedule_from_partitioned_job(daily_cost_job, hour_of_day=6, minute_of_hour=0)
+# Every day at 06:00 UTC, for the day that just ended; running as soon as a daemon runs (`dagster dev`), unless
+# COST_PIPELINES_DAILY_SCHEDULE=off (or it is stopped in the UI, which the instance then remembers).
+SCHEDULE_SWITCH = "COST_PIPELINES_DAILY_SCHEDULE"
+daily_cost_schedule = dg.build_schedule_from_partitioned_job(
+    daily_cost_job,
+    hour_of_day=6,
+    minute_of_hour=0,
+    default_status=dg.DefaultScheduleStatus.STOPPED
+    if os.environ.get(SCHEDULE_SWITCH, "").strip().lower() in ("off", "false", "0", "no")
+    else dg.DefaultScheduleStatus.RUNNING,
+)

@@ -47,8 +47,9 @@ def _write_atomically(path, text: str) -> None:
         "The cost report as one self-contained HTML file (charts inlined, opens offline): daily spend stacked by "
         "provider with the forecast and its 80/95 % bands and the anomalies marked, the month's spend and projection "
         "against the budget, every budget's burn, top services, models, task types, teams and users, and the top "
-        "recommendations. Written to <data dir>/reports/: cost_report.html as of the latest day with costs (a re-run "
-        "of a past day never moves it back) and a dated copy per run's last day."
+        "recommendations. Written to `DATA_DIR/reports/` (COST_PIPELINES_DATA_DIR, default ./data): "
+        "`cost_report.html` as of the latest day with costs (a re-run of a past day never moves it back) and a dated "
+        "copy per run's last day."
     ),
 )
 def cost_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -93,7 +94,7 @@ def cost_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
     (
         "Cost metrics in the Prometheus text format under the usual names (llm_total_cost_usd, llm_api_calls_total, "
         "llm_cost_per_hour_usd, budget_usage_ratio) plus cost_billed_usd_total for cloud and LLM, as of the latest day "
-        "with costs (a re-run of a past day never takes counters back): <data dir>/metrics/cost_pipelines.prom, for "
+        "with costs (a re-run of a past day never takes counters back): `DATA_DIR/metrics/cost_pipelines.prom`, for "
         "node_exporter's textfile collector."
     ),
 )

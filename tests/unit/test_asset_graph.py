@@ -56,6 +56,17 @@ def test_every_asset_is_described_and_grouped() -> None:
         assert asset["group"] in {"ingest", "transform", "analytics", "alerts", "reports"}, key
 
 
+def test_no_description_holds_what_the_ui_would_take_for_html() -> None:
+    import re
+
+    from cost_pipelines.definitions import defs
+
+    # The UI renders descriptions as Markdown: a bare `<data dir>` would vanish as an unknown tag.
+    for spec in defs.resolve_all_asset_specs():
+        outside_code = re.sub(r"`[^`]*`", "", spec.description or "")
+        assert not re.search(r"<[A-Za-z!/]", outside_code), (spec.key, spec.description)
+
+
 def test_log_source_kinds_are_selectable_by_configuration(tmp_path: Path) -> None:
     from cost_pipelines.ingest.remote_sources import LiteLlmSpendLogsSource, PostgresTableSource, S3PrefixSource
     from cost_pipelines.ingest.sources import LocalDirectorySource
@@ -75,3 +86,20 @@ def test_log_source_kinds_are_selectable_by_configuration(tmp_path: Path) -> Non
     assert "s3cret" not in litellm.source().describe()
     with pytest.raises(ValueError, match="local, s3, postgres or litellm"):
         LlmLogSourceResource(kind="ftp").source()
+
+
+def test_the_daily_schedule_runs_unless_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    import dagster as dg
+
+    from cost_pipelines.defs import jobs
+
+    try:
+        monkeypatch.delenv(jobs.SCHEDULE_SWITCH, raising=False)
+        assert importlib.reload(jobs).daily_cost_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+        monkeypatch.setenv(jobs.SCHEDULE_SWITCH, "off")
+        assert importlib.reload(jobs).daily_cost_schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    finally:
+        monkeypatch.undo()
+        importlib.reload(jobs)
