@@ -25,6 +25,7 @@ from cost_pipelines.aws.cost_explorer import RESTATED_DAYS
 from cost_pipelines.defs.metadata import query_markdown
 from cost_pipelines.defs.owners import OWNERS_TRANSFORM
 from cost_pipelines.defs.partitions import daily_partitions, single_run
+from cost_pipelines.money import usd
 from cost_pipelines.resources import WarehouseResource
 
 
@@ -103,16 +104,37 @@ def cost_dbt_models(
         invocation = dbt.cli(["build"], context=context, target_path=settings.dbt_run_target_path(warehouse.path))
         # Held back until dbt exits: only then can this process open the file to measure what dbt wrote.
         events = list(invocation.stream())
+    days = list(context.partition_keys)
     with warehouse.connect(read_only=True) as con:
         for event in events:
-            if isinstance(event, dg.Output) and "unique_id" in event.metadata:
-                node = invocation.manifest["nodes"][event.metadata["unique_id"].value]
-                event = event.with_metadata({**event.metadata, **relation_metadata(con, node, window)})
-            yield event
+            if not (isinstance(event, dg.Output) and "unique_id" in event.metadata):
+                yield event
+                continue
+            node = invocation.manifest["nodes"][event.metadata["unique_id"].value]
+            yield event.with_metadata({**event.metadata, **relation_metadata(con, node, window, len(days))})
+            if len(days) > 1:
+                # One run wrote many days: each partition gets its own day's figures, recorded after the run's.
+                key = context.asset_key_for_output(event.output_name)
+                for day, figures in day_metadata(con, node, days).items():
+                    yield dg.AssetMaterialization(asset_key=key, partition=day, metadata=figures)
 
 
-def relation_metadata(con: duckdb.DuckDBPyConnection, node: Mapping[str, Any], window: dict[str, str]) -> dict:
-    """Row counts, the window's dollar total and a preview of the largest rows of a table dbt just built."""
+MONEY_COLUMNS = ("total_cost_usd", "billed_cost")  # a model's dollar column, the first present
+
+
+def _money_column(node: Mapping[str, Any]) -> str | None:
+    return next((c for c in MONEY_COLUMNS if c in node.get("columns", {})), None)
+
+
+def _dollars(total: Any) -> dict[str, Any]:
+    """A dollar total as Dagster shows it, `$1,610.83`, beside the exact amount and a float the UI can plot."""
+    return {"text": usd(total), "exact": str(total), "plot": dg.MetadataValue.float(float(total))}
+
+
+def relation_metadata(con: duckdb.DuckDBPyConnection, node: Mapping[str, Any], window: dict[str, str],
+                      days: int = 1) -> dict:  # fmt: skip
+    """Row counts, the window's dollar total and a preview of the largest rows of a table dbt just built. A run of
+    many days labels its figures as the window's (`window_…`); each day's own are `day_metadata`."""
     relation = f"{node['schema']}.{node['alias']}"
     columns = set(node.get("columns", {}))
     if node.get("config", {}).get("materialized") == "view":
@@ -120,13 +142,19 @@ def relation_metadata(con: duckdb.DuckDBPyConnection, node: Mapping[str, Any], w
     metadata: dict[str, Any] = {"dagster/row_count": con.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]}
     if "usage_date" not in columns:
         return metadata
+    scope = "partition" if days == 1 else "window"
+    if days > 1:
+        metadata["window"] = f"{window['min_date']} to {window['max_date']} (end exclusive): {days} days in one run"
     in_window = f"usage_date >= DATE '{window['min_date']}' AND usage_date < DATE '{window['max_date']}'"
-    metadata["partition_row_count"] = con.execute(f"SELECT count(*) FROM {relation} WHERE {in_window}").fetchone()[0]
-    if "total_cost_usd" not in columns:
+    metadata[f"{scope}_row_count"] = con.execute(f"SELECT count(*) FROM {relation} WHERE {in_window}").fetchone()[0]
+    money = _money_column(node)
+    if money is None:
         return metadata
-    total = con.execute(f"SELECT COALESCE(sum(total_cost_usd), 0) FROM {relation} WHERE {in_window}").fetchone()[0]
-    metadata["partition_total_cost_usd"] = dg.MetadataValue.float(float(total))
-    metadata["partition_total_cost_usd_exact"] = str(total)
+    total = con.execute(f"SELECT COALESCE(sum({money}), 0) FROM {relation} WHERE {in_window}").fetchone()[0]
+    dollars = _dollars(total)
+    metadata[f"{scope}_total_cost"] = dollars["text"]
+    metadata[f"{scope}_total_cost_usd"] = dollars["plot"]
+    metadata[f"{scope}_total_cost_usd_exact"] = dollars["exact"]
     if "request_count" in columns:
         grain = [c for c in node["columns"] if not c.endswith(("_tokens", "_count", "_usd", "_ms"))]
         metadata["preview"] = dg.MetadataValue.md(
@@ -137,6 +165,31 @@ def relation_metadata(con: duckdb.DuckDBPyConnection, node: Mapping[str, Any], w
             )
         )
     return metadata
+
+
+def day_metadata(con: duckdb.DuckDBPyConnection, node: Mapping[str, Any], days: list[str]) -> dict[str, dict]:
+    """Each day's own rows and dollars of a table dbt just built (one query), for the day's partition."""
+    if node.get("config", {}).get("materialized") == "view" or "usage_date" not in node.get("columns", {}):
+        return {}
+    money = _money_column(node)
+    total = f"COALESCE(sum({money}), 0)" if money else "NULL"
+    found = {
+        day.isoformat(): (rows, cost)
+        for day, rows, cost in con.execute(
+            f"SELECT usage_date, count(*), {total} FROM {node['schema']}.{node['alias']} "
+            "WHERE usage_date BETWEEN ? AND ? GROUP BY usage_date",
+            [days[0], days[-1]],
+        ).fetchall()
+    }
+    figures = {}
+    for day in days:
+        rows, cost = found.get(day, (0, 0 if money else None))
+        figures[day] = {"partition_row_count": rows}
+        if money:
+            dollars = _dollars(cost)
+            figures[day] |= {"partition_total_cost": dollars["text"], "partition_total_cost_usd": dollars["plot"],
+                             "partition_total_cost_usd_exact": dollars["exact"]}  # fmt: skip
+    return figures
 
 
 @contextmanager

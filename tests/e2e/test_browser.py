@@ -28,8 +28,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = PROJECT_ROOT / "test-output" / "e2e"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]  # fmt: skip
-START, END = date(2026, 10, 18), date(2026, 10, 31)
-LAUNCHED_PARTITION = "2026-10-31"
+START, END = date(2026, 10, 2), date(2026, 10, 15)  # the last two weeks of the sample
+LAUNCHED_PARTITION = "2026-10-15"
 
 
 def chromium() -> str:

@@ -63,6 +63,33 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dg.Execut
     return tmp, results, totals
 
 
+def test_each_partition_of_one_run_shows_its_own_day(runs: tuple) -> None:
+    tmp, results, _ = runs
+    latest: dict[tuple[str, str], dict] = {}
+    for event in results[0].get_asset_materialization_events():  # in order: the last of a partition is what shows
+        latest[(event.asset_key.to_user_string(), event.partition)] = event.materialization.metadata
+    with connect(tmp / "warehouse.duckdb", read_only=True) as con:
+        for asset, money in (("marts/cost_summary_daily", "total_cost_usd"), ("marts/fct_costs", "billed_cost")):
+            relation = asset.replace("/", ".")
+            days = {day: (rows, total) for day, rows, total in con.execute(
+                f"SELECT usage_date, count(*), sum({money}) FROM {relation} GROUP BY 1").fetchall()}  # fmt: skip
+            for day in DAYS:
+                shown = latest[(asset, day.isoformat())]
+                rows, total = days[day]
+                assert shown["partition_row_count"].value == rows, (asset, day)
+                assert Decimal(shown["partition_total_cost_usd_exact"].value) == total, (asset, day)
+                assert shown["partition_total_cost"].value == f"${total.quantize(Decimal('0.01')):,}"
+            # the run's own figures are labelled as the window's, never as one partition's
+            window = next(
+                e.materialization.metadata
+                for e in results[0].get_asset_materialization_events()
+                if e.asset_key.to_user_string() == asset and "window_row_count" in e.materialization.metadata
+            )
+            assert (
+                window["window"].value.endswith(f"{len(DAYS)} days in one run") and "partition_row_count" not in window
+            )
+
+
 def test_one_run_materializes_every_day_and_passes_its_checks(runs: tuple) -> None:
     _, results, _ = runs
     first = results[0]
