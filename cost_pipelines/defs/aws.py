@@ -1,5 +1,6 @@
 """AWS Cost Explorer ingest: one paginated request sequence per run over a trailing window of days."""
 
+import os
 from datetime import timedelta
 
 import dagster as dg
@@ -18,11 +19,22 @@ from cost_pipelines.defs.partitions import daily_partitions, single_run
 from cost_pipelines.resources import CostExplorerResource, WarehouseResource
 
 AWS_COST_EXPLORER = dg.AssetKey(["raw", "aws_cost_explorer_daily"])
+GROUP_BY_ENV = "COST_PIPELINES_CE_GROUP_BY"
 
 
 class CostExplorerConfig(dg.Config):
     trailing_days: int = RESTATED_DAYS  # the partition and the days before it, re-pulled and replaced
-    group_by: list[str] = list(DEFAULT_GROUP_BY)  # up to two of SERVICE, LINKED_ACCOUNT, TAG:<key>, …
+    # Up to two of SERVICE, LINKED_ACCOUNT, TAG:<key>, COST_CATEGORY:<name>, … Empty: COST_PIPELINES_CE_GROUP_BY
+    # (comma-separated, so scheduled runs allocate as configured), else SERVICE, LINKED_ACCOUNT.
+    group_by: list[str] = []
+
+
+def group_by_of(config: CostExplorerConfig) -> tuple[str, ...]:
+    """What the run groups Cost Explorer by: its config, else the environment, else by service and account."""
+    if config.group_by:
+        return tuple(config.group_by)
+    from_env = [k.strip() for k in os.environ.get(GROUP_BY_ENV, "").split(",") if k.strip()]
+    return tuple(from_env) or DEFAULT_GROUP_BY
 
 
 @dg.asset(
@@ -48,7 +60,7 @@ def aws_cost_explorer_daily(
     # restated days are re-pulled, but never days before the pipeline starts (their facts would be partial)
     first_day = daily_partitions.start.date()
     start = max(window.start.date() - timedelta(days=max(config.trailing_days, 1) - 1), first_day)
-    query = CostExplorerQuery(start, window.end.date(), tuple(config.group_by))
+    query = CostExplorerQuery(start, window.end.date(), group_by_of(config))
     fetched = fetch_pages(cost_explorer.client(), query)
     rows = parse_pages(fetched.pages, query)
     with warehouse.connect() as con:

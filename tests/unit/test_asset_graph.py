@@ -103,3 +103,13 @@ def test_the_daily_schedule_runs_unless_switched_off(monkeypatch: pytest.MonkeyP
     finally:
         monkeypatch.undo()
         importlib.reload(jobs)
+
+
+def test_cost_explorer_groups_as_the_run_says_else_as_the_environment_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cost_pipelines.defs.aws import GROUP_BY_ENV, CostExplorerConfig, group_by_of
+
+    monkeypatch.delenv(GROUP_BY_ENV, raising=False)
+    assert group_by_of(CostExplorerConfig()) == ("SERVICE", "LINKED_ACCOUNT")
+    monkeypatch.setenv(GROUP_BY_ENV, "SERVICE, TAG:team")  # what a scheduled run, which has no run config, uses
+    assert group_by_of(CostExplorerConfig()) == ("SERVICE", "TAG:team")
+    assert group_by_of(CostExplorerConfig(group_by=["COST_CATEGORY:team"])) == ("COST_CATEGORY:team",)
