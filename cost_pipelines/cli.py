@@ -530,6 +530,25 @@ def _finding(finding: Any) -> dict[str, Any]:
     return {k: _cents(v) if k.endswith("_usd") else str(v) if isinstance(v, Decimal) else v for k, v in found.items()}
 
 
+def doctor(args: argparse.Namespace) -> None:
+    """Every check of the installation, grouped by area; exit 2 when one is a problem."""
+    from cost_pipelines.doctor import PROBLEM, WARNING, diagnose
+
+    day, findings = diagnose()
+    marks = {"ok": "ok  ", WARNING: "warn", PROBLEM: "FAIL"}
+    area = None
+    for f in findings:
+        if f.area != area:
+            print(f"{f.area}:")
+            area = f.area
+        print(f"  {marks[f.level]}  {f.text}")
+    problems = sum(f.level == PROBLEM for f in findings)
+    warnings = sum(f.level == WARNING for f in findings)
+    print(f"\nthe next scheduled run processes {day}; {problems} problem(s), {warnings} warning(s)")
+    if problems:
+        raise SystemExit(USER_ERROR_EXIT_CODE)
+
+
 def reprice(args: argparse.Namespace) -> None:
     """Re-price the stored days summed with other prices than the current ones: reprice_job over exactly those days,
     one run per range of consecutive days."""
@@ -632,6 +651,10 @@ def _parser() -> argparse.ArgumentParser:
         "--as-of", type=_day, help="evaluate the budget periods containing this day (YYYY-MM-DD; default: today, UTC)"
     )
     check_parser.set_defaults(func=check_spend_command)
+    doctor_parser = commands.add_parser(
+        "doctor", help="check the configuration, credentials (never shown), sources and channels; exit 2 on a problem"
+    )
+    doctor_parser.set_defaults(func=doctor)
     reprice_parser = commands.add_parser(
         "reprice", help="re-price the stored days summed with other prices than the current ones (one run per range)"
     )

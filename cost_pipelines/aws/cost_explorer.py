@@ -4,6 +4,7 @@ Every request costs money, so a run asks once for its whole date window (not per
 follows NextPageToken until done. `End` is exclusive in the API and here.
 """
 
+import os
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -11,6 +12,17 @@ from typing import Any, Protocol
 
 METRICS = ("UnblendedCost", "AmortizedCost", "NetUnblendedCost", "UsageQuantity")
 DEFAULT_GROUP_BY = ("SERVICE", "LINKED_ACCOUNT")
+GROUP_BY_ENV = "COST_PIPELINES_CE_GROUP_BY"  # comma-separated, for every run without a grouping of its own
+
+
+def group_by(configured: list[str] | tuple[str, ...] = ()) -> tuple[str, ...]:
+    """What a run groups Cost Explorer by: its own config, else GROUP_BY_ENV, else by service and account."""
+    if configured:
+        return tuple(configured)
+    from_env = [k.strip() for k in os.environ.get(GROUP_BY_ENV, "").split(",") if k.strip()]
+    return tuple(from_env) or DEFAULT_GROUP_BY
+
+
 RESTATED_DAYS = 3  # Cost Explorer restates recent days: a run re-pulls its partition and the days before it
 MAX_PAGES = 10_000  # a bound on the pagination loop; real responses need a handful
 

@@ -1,15 +1,14 @@
 """AWS Cost Explorer ingest: one paginated request sequence per run over a trailing window of days."""
 
-import os
 from datetime import timedelta
 
 import dagster as dg
 
 from cost_pipelines.aws.cost_explorer import (
-    DEFAULT_GROUP_BY,
     RESTATED_DAYS,
     CostExplorerQuery,
     fetch_pages,
+    group_by,
     parse_pages,
 )
 from cost_pipelines.aws.load import replace_window
@@ -19,22 +18,17 @@ from cost_pipelines.defs.partitions import daily_partitions, single_run
 from cost_pipelines.resources import CostExplorerResource, WarehouseResource
 
 AWS_COST_EXPLORER = dg.AssetKey(["raw", "aws_cost_explorer_daily"])
-GROUP_BY_ENV = "COST_PIPELINES_CE_GROUP_BY"
 
 
 class CostExplorerConfig(dg.Config):
     trailing_days: int = RESTATED_DAYS  # the partition and the days before it, re-pulled and replaced
-    # Up to two of SERVICE, LINKED_ACCOUNT, TAG:<key>, COST_CATEGORY:<name>, … Empty: COST_PIPELINES_CE_GROUP_BY
+    # Up to two of SERVICE, LINKED_ACCOUNT, TAG:<key>, COST_CATEGORY:<name>, … Empty: GROUP_BY_ENV
     # (comma-separated, so scheduled runs allocate as configured), else SERVICE, LINKED_ACCOUNT.
     group_by: list[str] = []
 
 
 def group_by_of(config: CostExplorerConfig) -> tuple[str, ...]:
-    """What the run groups Cost Explorer by: its config, else the environment, else by service and account."""
-    if config.group_by:
-        return tuple(config.group_by)
-    from_env = [k.strip() for k in os.environ.get(GROUP_BY_ENV, "").split(",") if k.strip()]
-    return tuple(from_env) or DEFAULT_GROUP_BY
+    return group_by(config.group_by)
 
 
 @dg.asset(

@@ -106,7 +106,8 @@ def test_the_daily_schedule_runs_unless_switched_off(monkeypatch: pytest.MonkeyP
 
 
 def test_cost_explorer_groups_as_the_run_says_else_as_the_environment_says(monkeypatch: pytest.MonkeyPatch) -> None:
-    from cost_pipelines.defs.aws import GROUP_BY_ENV, CostExplorerConfig, group_by_of
+    from cost_pipelines.aws.cost_explorer import GROUP_BY_ENV
+    from cost_pipelines.defs.aws import CostExplorerConfig, group_by_of
 
     monkeypatch.delenv(GROUP_BY_ENV, raising=False)
     assert group_by_of(CostExplorerConfig()) == ("SERVICE", "LINKED_ACCOUNT")
