@@ -285,7 +285,7 @@ def demo(args: argparse.Namespace) -> None:
     report = settings.data_dir() / "reports" / "cost_report.html"
     if report.exists():
         print(f"cost report (opens offline): {report}")
-    print(f"open the Dagster UI on these runs:  DAGSTER_HOME={home} .venv/bin/dagster dev -w workspace.yaml")
+    print(f"open the Dagster UI on these runs, the report served beside it:  DAGSTER_HOME={home} make ui")
 
 
 def _show_delivered(since: datetime) -> None:
@@ -586,11 +586,50 @@ def reprice(args: argparse.Namespace) -> None:
     print(f"re-priced {len(stale)} day(s); every stored day is priced with the current prices")
 
 
+def _start_report_server(port: int) -> object | None:
+    from cost_pipelines.report.serve import serve_reports
+
+    folder = settings.data_dir() / "reports"
+    try:
+        server = serve_reports(folder, port)
+    except OSError as error:
+        print(f"the reports are not served: port {port} is taken ({error.strerror})", file=sys.stderr)
+        return None
+    print(f"reports in {folder} served on http://127.0.0.1:{port}/ (the cost report's link in the UI opens there)")
+    return server
+
+
 def ui(args: argparse.Namespace) -> None:
+    """`dagster dev` on the project's instance, with the reports folder served beside it."""
     _dagster_home()
     dagster = Path(sys.executable).parent / "dagster"
     workspace = settings.PROJECT_ROOT / "workspace.yaml"
-    os.execv(str(dagster), [str(dagster), "dev", "-w", str(workspace), "-p", str(args.port)])
+    server = _start_report_server(args.reports_port)
+    try:
+        subprocess.run([str(dagster), "dev", "-w", str(workspace), "-p", str(args.port)], check=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+
+def reports(args: argparse.Namespace) -> None:
+    """Serve the reports folder on loopback until interrupted."""
+    import time
+
+    server = _start_report_server(args.port)
+    if server is None:
+        raise SystemExit(1)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -615,7 +654,13 @@ def _parser() -> argparse.ArgumentParser:
     snapshot_parser.set_defaults(func=snapshot)
     ui_parser = commands.add_parser("ui", help="open the Dagster UI (and daemon) on the project's instance")
     ui_parser.add_argument("--port", type=_port, default=3000)
+    ui_parser.add_argument("--reports-port", type=_port, default=8090, help="where the reports are served (loopback)")
     ui_parser.set_defaults(func=ui)
+    reports_parser = commands.add_parser(
+        "reports", help="serve the reports folder on loopback, so the report link in the Dagster UI opens"
+    )
+    reports_parser.add_argument("--port", type=_port, default=8090)
+    reports_parser.set_defaults(func=reports)
     alerts_parser = commands.add_parser("alerts", help="list, show, resend and acknowledge cost alerts")
     alerts_commands = alerts_parser.add_subparsers(dest="alerts_command", required=True)
     list_parser = alerts_commands.add_parser(

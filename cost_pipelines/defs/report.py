@@ -12,6 +12,7 @@ from cost_pipelines.defs.partitions import daily_partitions, last_day, single_ru
 from cost_pipelines.report.data import latest_cost_day, load_report_data
 from cost_pipelines.report.prometheus import collect, render
 from cost_pipelines.report.render import render_report
+from cost_pipelines.report.serve import reports_url
 from cost_pipelines.resources import WarehouseResource
 
 COST_REPORT = dg.AssetKey(["reports", "cost_report"])
@@ -65,11 +66,12 @@ def cost_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
         _write_atomically(folder / f"cost_report_{day}.html", page)
     _write_atomically(folder / "cost_report.html", pages[as_of])
     data, dated = reports[as_of], folder / f"cost_report_{as_of}.html"
+    link = f"{reports_url()}/{dated.name}"
     summary = (
         f"**{as_of}**: ${data.day_total:,.2f} that day; {as_of:%B} to date ${data.month_to_date:,.2f}; "
         f"{len(data.budgets)} budgets, {len(data.recommendations)} recommendations, "
         f"{len({(a[0], a[1], a[2]) for a in data.anomalies})} anomalies in 90 days.\n\n"
-        f"[Open the report]({dated.resolve().as_uri()}) (`{dated}`)"
+        f"[Open the report]({link}) (served by `cost-pipelines ui` or `cost-pipelines reports`; the file: `{dated}`)"
     )
     if run_day < as_of:
         summary += (
@@ -77,7 +79,7 @@ def cost_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
         )
     return dg.MaterializeResult(
         metadata={
-            "report": dg.MetadataValue.url(dated.resolve().as_uri()),
+            "report": dg.MetadataValue.url(link),
             "path": dg.MetadataValue.path(str(dated)),
             "size_bytes": len(pages[as_of].encode()),
             "as_of": as_of.isoformat(),

@@ -95,3 +95,36 @@ def test_prometheus_metrics_parse_with_the_reference_parser(con: duckdb.DuckDBPy
     # exact decimal text in the file, never a float rendering
     assert "llm_total_cost_usd{" in text and "12.500000000000000001" in text
     assert 'user_id="u-1"' in text
+
+
+def test_the_report_link_in_the_ui_opens_the_report_over_loopback(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import urllib.error
+    import urllib.request
+
+    import dagster as dg
+
+    from cost_pipelines.defs.report import cost_report
+    from cost_pipelines.report.serve import serve_reports
+    from cost_pipelines.resources import WarehouseResource
+    from tests.net import free_port
+
+    con.close()
+    port = free_port()
+    monkeypatch.setenv("COST_PIPELINES_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("COST_PIPELINES_REPORTS_URL", f"http://127.0.0.1:{port}")
+    result = dg.materialize([cost_report], partition_key=AS_OF.isoformat(),
+                            resources={"warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb"))})  # fmt: skip
+    link = result.asset_materializations_for_node("reports__cost_report")[0].metadata["report"].value
+    assert link == f"http://127.0.0.1:{port}/cost_report_{AS_OF}.html"  # http, which a browser opens from the UI
+    server = serve_reports(tmp_path / "data" / "reports", port)
+    try:
+        with urllib.request.urlopen(link, timeout=10) as page:
+            assert page.status == 200 and b"<html" in page.read(2000).lower()
+        with pytest.raises(urllib.error.HTTPError) as listing:  # the folder is not browsed
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10)
+        assert listing.value.code == 404
+    finally:
+        server.shutdown()
+        server.server_close()
