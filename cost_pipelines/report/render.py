@@ -66,7 +66,18 @@ def spend_figure(data: ReportData) -> go.Figure:
         )  # fmt: skip
     fig.update_layout(_layout("Daily spend by provider, with the forecast of the total", barmode="stack",
                               yaxis={"title": "USD per day", "tickprefix": "$"},
-                              legend={"orientation": "h", "y": -0.15}))  # fmt: skip
+                              legend={"orientation": "h", "y": -0.3}))  # fmt: skip
+    # Filters that work offline, inside the file: a date range (buttons and a slider) and one provider at a time
+    # (the forecast and the anomalies are of the total, so they show with every provider only).
+    fig.update_xaxes(rangeslider={"visible": True, "thickness": 0.06}, rangeselector={"buttons": [
+        {"count": 7, "label": "7 days", "step": "day", "stepmode": "backward"},
+        {"count": 30, "label": "30 days", "step": "day", "stepmode": "backward"},
+        {"step": "all", "label": "all"}]})  # fmt: skip
+    names = [trace.name for trace in fig.data]
+    buttons = [{"label": "every provider", "method": "restyle", "args": [{"visible": [True] * len(names)}]}]
+    buttons += [{"label": p, "method": "restyle", "args": [{"visible": [n == p for n in names]}]} for p in providers]
+    fig.update_layout(updatemenus=[{"buttons": buttons, "direction": "down", "x": 1, "xanchor": "right", "y": 1.18,
+                                    "yanchor": "top", "showactive": True}])  # fmt: skip
     return fig
 
 
@@ -115,20 +126,24 @@ def budget_figure(data: ReportData) -> go.Figure:
         elapsed = (data.as_of - b["period_start"]).days + 1
         run_rate = b["spent_usd"] * (elapsed + b["days_left"]) / elapsed
         projection = b["forecast_p80_usd"] if b["forecast_p80_usd"] is not None else run_rate
-        names.append(f"{b['budget']} ({b['period']})")
+        label = f"{b['budget']} ({b['period']})"
         spent.append(float(b["spent_usd"] * 100 / b["limit_usd"]))
         projected.append(float(projection * 100 / b["limit_usd"]))
         basis = "p80 forecast" if b["forecast_p80_usd"] is not None else "run rate"
         text.append(f"{usd(b['spent_usd'])} of {usd(b['limit_usd'])}; {usd(projection)} projected ({basis})")
+        # The figures are part of the budget's axis label, which Plotly never hides or clips: a label on or in a
+        # bar is lost exactly for the budgets nearest or over their limit, whose bars are the longest.
+        names.append(f"<b>{html.escape(label)}</b><br>{usd(b['spent_usd'])} of {usd(b['limit_usd'])}, "
+                     f"{usd(projection)} projected")  # fmt: skip
     fig = go.Figure()
     fig.add_bar(y=names, x=projected, orientation="h", name="projected at period end", marker_color="#cbd5e1",
-                text=text, hovertemplate="%{y}: %{x:.0f}%<br>%{text}<extra></extra>")  # fmt: skip
+                text=text, textposition="none", hovertemplate="%{x:.0f}%: %{text}<extra></extra>")  # fmt: skip
     fig.add_bar(y=names, x=spent, orientation="h", name="spent so far", marker_color=PALETTE[0], width=0.4,
                 hovertemplate="%{y}: %{x:.0f}% spent<extra></extra>")  # fmt: skip
     fig.add_vline(x=100, line={"color": "#dc2626", "dash": "dot"}, annotation_text="limit")
     fig.update_layout(_layout("Budgets: spent and projected, percent of the limit", barmode="overlay",
-                              hovermode="closest", xaxis={"ticksuffix": "%"},
-                              height=max(260, 60 + 40 * len(names)),
+                              hovermode="closest", xaxis={"ticksuffix": "%"}, yaxis={"automargin": True},
+                              height=max(260, 80 + 56 * len(names)),
                               legend={"orientation": "h", "y": -0.2}))  # fmt: skip
     return fig
 
@@ -226,6 +241,6 @@ def render_report(data: ReportData, generated_at: str) -> str:
         f"<script>{PLOTLY_JS.read_text()}</script></head><body>"
         f"<header><h1>Cloud and LLM cost report — {data.as_of}</h1>"
         f"<p>Generated {html.escape(generated_at)} by cost_pipelines from the cost facts, forecasts, anomalies, "
-        "budgets and recommendations of the warehouse.</p></header>"
+        "budgets and recommendations of the warehouse. Every amount is in US dollars (USD).</p></header>"
         f"<main>{''.join(body)}</main></body></html>"
     )

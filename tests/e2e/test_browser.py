@@ -205,6 +205,31 @@ def test_the_cost_report_renders_offline_with_a_legend_entry_per_provider(demo: 
     legend = set(page.locator("#spend .legendtext").all_text_contents())
     assert providers <= legend, (providers, legend)
     assert {"80% interval", "95% interval", "anomaly"} & legend
+    # a filter inside the file changes what the chart shows: one provider, then every provider again
+    shown = ("() => document.getElementById('spend').data"
+             ".filter(t => t.visible === undefined || t.visible === true).length")  # fmt: skip
+    everything = page.evaluate(shown)
+    one = sorted(providers)[0]
+    page.locator("#spend .updatemenu-header-group").click()
+    page.locator("#spend .updatemenu-item-text", has_text=one).first.click()
+    page.wait_for_timeout(300)
+    assert page.evaluate(shown) == 1 < everything
+    names = "() => document.getElementById('spend').data.filter(t => t.visible !== false).map(t => t.name)"
+    assert page.evaluate(names) == [one]
+    page.locator("#spend .updatemenu-header-group").click()
+    page.locator("#spend .updatemenu-item-text", has_text="every provider").first.click()
+    page.wait_for_timeout(300)
+    assert page.evaluate(shown) == everything
+    # every budget's figures can be read: each label lies inside the page and inside its chart, none clipped
+    chart = page.locator("#budgets").bounding_box()
+    labels = page.locator("#budgets .ytick text")
+    assert labels.count() >= 1 and all("projected" in t for t in labels.all_text_contents())
+    for i in range(labels.count()):
+        box = labels.nth(i).bounding_box()
+        assert box is not None and box["width"] > 0, i
+        assert chart["x"] <= box["x"] and box["x"] + box["width"] <= chart["x"] + chart["width"], (i, box, chart)
+        assert chart["y"] <= box["y"] and box["y"] + box["height"] <= chart["y"] + chart["height"], (i, box, chart)
+    assert "Every amount is in US dollars (USD)" in page.locator("header").inner_text()
     assert failed == []
     page.screenshot(path=str(SCREENSHOTS / "04_cost_report.png"), full_page=True)
     context.close()
