@@ -182,6 +182,27 @@ def _recommendations_table(data: ReportData) -> str:
             "up.</p>")  # fmt: skip
 
 
+def _anomalies(data: ReportData) -> list[tuple]:
+    """The anomalies the report tells of: one per day and series (total or a provider), as the card counts them
+    and the chart marks them."""
+    return list({(a[0], a[1], a[2]): a for a in data.anomalies}.values())
+
+
+def _anomalies_table(data: ReportData) -> str:
+    found = _anomalies(data)
+    if not found:
+        return "<p class='muted'>No anomaly of the total or a provider in the last 90 days.</p>"
+    rows = "".join(
+        f"<tr><td>{day}</td><td>{html.escape(dimension)}={html.escape(key)}</td><td class='num'>{usd(actual)}</td>"
+        f"<td class='num'>{usd(expected)}</td><td>{html.escape(kinds)}</td></tr>"
+        for day, dimension, key, actual, expected, kinds in sorted(
+            found, key=lambda a: (a[0], a[1], a[2]), reverse=True
+        )
+    )
+    return ("<table id='anomalies'><thead><tr><th>Day</th><th>Series</th><th class='num'>Spent</th>"
+            f"<th class='num'>Expected</th><th>Found by</th></tr></thead><tbody>{rows}</tbody></table>")  # fmt: skip
+
+
 def _kpis(data: ReportData) -> str:
     change = (
         f"{(data.day_total - data.day_before_total) * 100 / data.day_before_total:+.1f}% vs the day before"
@@ -197,7 +218,7 @@ def _kpis(data: ReportData) -> str:
         (f"Spend on {data.as_of}", usd(data.day_total), change),
         (f"{data.as_of:%B} to date", usd(data.month_to_date), "exact, from the cost facts"),
         ("Projected month end", usd(end), band or "no forecast interval"),
-        ("Anomalies (90 days)", str(len({(a[0], a[1], a[2]) for a in data.anomalies})), "total and providers"),
+        ("Anomalies (90 days)", str(len(_anomalies(data))), "of the total and the providers: the table below"),
     ]
     return "".join(f"<div class='kpi'><div class='label'>{html.escape(label)}</div><div class='value'>{value}</div>"
                    f"<div class='muted'>{html.escape(note)}</div></div>" for label, value, note in cards)  # fmt: skip
@@ -233,6 +254,7 @@ def render_report(data: ReportData, generated_at: str) -> str:
         + "</div>",
         "<div class='grid'>" + "".join(panel.format(_figure_div(fig, fid, scripts)) for fid, fig in tops) + "</div>",
         panel.format("<h2>Top recommendations</h2>" + _recommendations_table(data)),
+        panel.format("<h2>Anomalies of the last 90 days (the total and the providers)</h2>" + _anomalies_table(data)),
         f"<script>{''.join(scripts)}</script>",
     ]
     return (

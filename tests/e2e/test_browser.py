@@ -230,6 +230,9 @@ def test_the_cost_report_renders_offline_with_a_legend_entry_per_provider(demo: 
         assert chart["x"] <= box["x"] and box["x"] + box["width"] <= chart["x"] + chart["width"], (i, box, chart)
         assert chart["y"] <= box["y"] and box["y"] + box["height"] <= chart["y"] + chart["height"], (i, box, chart)
     assert "Every amount is in US dollars (USD)" in page.locator("header").inner_text()
+    # the anomaly card counts what the anomaly table lists
+    card = page.locator(".kpi", has_text="Anomalies (90 days)").locator(".value").inner_text()
+    assert int(card) == page.locator("#anomalies tbody tr").count()
     assert failed == []
     page.screenshot(path=str(SCREENSHOTS / "04_cost_report.png"), full_page=True)
     context.close()
