@@ -17,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -46,8 +47,10 @@ def chromium() -> str:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """The demo on two weeks of the sample, then `dagster dev` on its instance; yields what the tests need."""
     data = tmp_path_factory.mktemp("demo")
+    reports_port = free_port()  # where the report link of the UI points, served by the test that opens it
     env = {**os.environ, "COST_PIPELINES_DATA_DIR": str(data), "DAGSTER_HOME": str(data / "dagster_home"),
-           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}  # fmt: skip
+           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+           "COST_PIPELINES_REPORTS_URL": f"http://127.0.0.1:{reports_port}"}  # fmt: skip
     for name in ("COST_PIPELINES_DUCKDB_PATH", "COST_PIPELINES_LLM_LOGS_DIR", "COST_PIPELINES_FOCUS_DIR"):
         env.pop(name, None)
     cli = Path(sys.executable).parent / "cost-pipelines"
@@ -73,7 +76,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             if time.monotonic() > deadline or server.poll() is not None:
                 raise RuntimeError("dagster dev did not come up:\n" + (data / "dagster_dev.log").read_text()[-4000:])
             time.sleep(1)
-        yield {"base": base, "data": data, "env": env}
+        yield {"base": base, "data": data, "env": env, "reports_port": reports_port}
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -182,6 +185,57 @@ def test_asset_graph_and_a_partition_launched_through_the_webserver(demo: dict, 
     page.get_by_text("cost_report", exact=False).first.wait_for(timeout=60_000)
     page.screenshot(path=str(SCREENSHOTS / "03_cost_report_asset.png"))
     page.close()
+
+
+MATERIALIZATIONS = """
+query Partition($path: [String!]!, $partition: String!) {
+  assetOrError(assetKey: {path: $path}) {
+    ... on Asset { assetMaterializations(partitions: [$partition], limit: 1) { partition metadataEntries {
+      label
+      ... on TextMetadataEntry { text }
+      ... on IntMetadataEntry { intValue }
+      ... on UrlMetadataEntry { url }
+    } } }
+  }
+}"""
+
+
+def _entries(base: str, path: list[str], partition: str) -> dict:
+    [event] = graphql(base, MATERIALIZATIONS, {"path": path, "partition": partition})["assetOrError"][
+        "assetMaterializations"]  # fmt: skip
+    return {e["label"]: e.get("text") or e.get("intValue") or e.get("url") for e in event["metadataEntries"]}
+
+
+def test_a_partition_shows_its_own_day_and_the_report_link_opens(demo: dict, browser) -> None:
+    from cost_pipelines.report.serve import serve_reports
+
+    day = START + (END - START) // 2  # a day of the demo's one-run backfill
+    shown = _entries(demo["base"], ["marts", "cost_summary_daily"], day.isoformat())
+    with duckdb.connect(str(demo["data"] / "warehouse.duckdb"), read_only=True) as con:
+        rows, total = con.execute(
+            "SELECT count(*), sum(total_cost_usd) FROM marts.cost_summary_daily WHERE usage_date = ?", [day]
+        ).fetchone()
+    assert (shown["partition_row_count"], shown["partition_total_cost_usd_exact"]) == (rows, str(total))
+    assert shown["partition_total_cost"] == f"${total.quantize(Decimal('0.01')):,}"
+
+    link = _entries(demo["base"], ["reports", "cost_report"], END.isoformat())["report"]
+    assert link.startswith(f"http://127.0.0.1:{demo['reports_port']}/")
+    server = serve_reports(demo["data"] / "reports", demo["reports_port"])
+    try:
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(f"{demo['base']}/assets/reports/cost_report", wait_until="networkidle")
+        dismiss_welcome(page)
+        opener = page.get_by_role("link", name="Open the report").first
+        opener.wait_for(timeout=60_000)
+        assert opener.get_attribute("href") == link  # the link the asset page shows is the one that is served
+        page.goto(link)
+        page.wait_for_selector(".js-plotly-plot .main-svg")
+        assert page.locator(".js-plotly-plot").count() >= 6
+        page.screenshot(path=str(SCREENSHOTS / "03b_report_from_the_ui.png"))
+        page.close()
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_the_cost_report_renders_offline_with_a_legend_entry_per_provider(demo: dict, browser) -> None:
