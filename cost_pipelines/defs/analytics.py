@@ -26,6 +26,7 @@ from cost_pipelines.defs.dbt import cost_dbt_models
 from cost_pipelines.defs.metadata import markdown_table
 from cost_pipelines.defs.owners import OWNERS_ANALYTICS
 from cost_pipelines.defs.partitions import daily_partitions, last_day, partition_days, single_run
+from cost_pipelines.money import usd
 from cost_pipelines.resources import WarehouseResource
 from cost_pipelines.warehouse import transaction
 
@@ -213,9 +214,12 @@ def spend_forecast(
     }
     if total is not None and total.month_end:
         metadata["total_month_end_usd"] = dg.MetadataValue.float(round(total.month_end["mean"], 2))
+        metadata["total_month_end"] = usd(Decimal(str(round(total.month_end["mean"], 2))))
         if total.chosen_backtest and total.benchmark and total.chosen_backtest.mape and total.benchmark.mape:
             metadata["total_backtest_mape"] = dg.MetadataValue.float(round(total.chosen_backtest.mape, 4))
             metadata["total_seasonal_naive_mape"] = dg.MetadataValue.float(round(total.benchmark.mape, 4))
+            metadata["backtest_error"] = (f"{total.chosen_backtest.mape:.1%} MAPE, against {total.benchmark.mape:.1%} "
+                                          "for the seasonal-naive forecast")  # fmt: skip
     return dg.MaterializeResult(metadata=metadata)
 
 
@@ -296,6 +300,7 @@ def recommendations(
             "by_kind": dg.MetadataValue.json(by_kind),
             # overlapping recommendations (model switch and batch on the same requests) are not additive
             "top_monthly_savings_usd": dg.MetadataValue.float(float(found[0].monthly_savings_usd) if found else 0.0),
+            "top_monthly_savings": usd(found[0].monthly_savings_usd) if found else usd(Decimal(0)),
             "listed_monthly_savings_usd": str(total),
             "recommendations": dg.MetadataValue.md(
                 markdown_table(["rank", "kind", "recommendation", "effort", "monthly savings"], table)
@@ -325,10 +330,12 @@ def daily_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         "report_date": last.day.isoformat(),
         "reports_written": len(reports),
         "total_usd": dg.MetadataValue.float(float(last.total)),
+        "total": usd(last.total),
         "anomalies": len(last.anomalies),
         "report": dg.MetadataValue.md(render_markdown(last)),
     }
     change = last.change(last.total, last.day_before)
     if change is not None:
         metadata["change_vs_day_before"] = dg.MetadataValue.float(round(float(change), 4))
+        metadata["change_vs_day_before_percent"] = f"{float(change):+.1%}"
     return dg.MaterializeResult(metadata=metadata)

@@ -15,6 +15,7 @@ from cost_pipelines.aws.load import replace_window
 from cost_pipelines.defs.metadata import query_markdown
 from cost_pipelines.defs.owners import OWNERS_INGEST
 from cost_pipelines.defs.partitions import daily_partitions, single_run
+from cost_pipelines.money import usd
 from cost_pipelines.resources import CostExplorerResource, WarehouseResource
 
 AWS_COST_EXPLORER = dg.AssetKey(["raw", "aws_cost_explorer_daily"])
@@ -77,6 +78,7 @@ def aws_cost_explorer_daily(
             "retries": fetched.retries,
             "unblended_cost_usd": dg.MetadataValue.float(float(total)),
             "unblended_cost_usd_exact": str(total),
+            "unblended_cost": usd(total),
             "estimated_days": dg.MetadataValue.json(sorted({str(r.usage_date) for r in rows if r.is_estimated})),
             "source": "recorded sample" if cost_explorer.use_recorded() else "AWS Cost Explorer",
             "dagster/row_count": len(rows),

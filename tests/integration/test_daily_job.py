@@ -88,6 +88,13 @@ def test_each_partition_of_one_run_shows_its_own_day(runs: tuple) -> None:
             assert (
                 window["window"].value.endswith(f"{len(DAYS)} days in one run") and "partition_row_count" not in window
             )
+    # money and ratios read as a person reads them, beside the exact values
+    shown = {
+        e.asset_key.to_user_string(): e.materialization.metadata for e in results[0].get_asset_materialization_events()
+    }
+    ce = shown["raw/aws_cost_explorer_daily"]
+    assert ce["unblended_cost"].value == f"${Decimal(ce['unblended_cost_usd_exact'].value).quantize(Decimal('0.01')):,}"
+    assert shown["analytics/daily_report"]["change_vs_day_before_percent"].value.endswith("%")
 
 
 def test_one_run_materializes_every_day_and_passes_its_checks(runs: tuple) -> None:
