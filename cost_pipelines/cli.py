@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import duckdb
 
 from cost_pipelines import quality, settings, warehouse
+from cost_pipelines.money import CENT
 from cost_pipelines.sample_data.generate import DEFAULT_END, DEFAULT_START
 
 PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -290,7 +291,7 @@ def demo(args: argparse.Namespace) -> None:
 
 def _show_delivered(since: datetime) -> None:
     """The messages the file channel delivered since `since`, and the first of them as a person receives it."""
-    folder = Path(os.environ.get("COST_PIPELINES_NOTIFICATIONS_DIR") or settings.data_dir() / "notifications")
+    folder = settings.notifications_dir()
     new = sorted((p for p in folder.glob("*.txt") if p.stat().st_mtime >= since.timestamp()), key=lambda p: p.name)
     if not new:
         print(f"\nno message delivered this run (the file channel writes them to {folder})")
@@ -362,6 +363,15 @@ def _delivery(d: dict) -> str:
     return f"{d['channel']}: {d['status']}{attempts}" + (f" ({d['error']})" if d["error"] else "")
 
 
+def _not_sent(details: dict, notified: bool, no_channel: str) -> str | None:
+    """Why an alert sent no message of its own, or None when it did."""
+    if details.get("history"):
+        return f"history: {details['history']}"
+    if details.get("covered_by"):
+        return f"told by {details['covered_by']}, a higher threshold reached in the same evaluation"
+    return None if notified else f"no channel: {no_channel}"
+
+
 def alerts_list(args: argparse.Namespace) -> None:
     from cost_pipelines.alerts.outbox import list_alerts
 
@@ -374,14 +384,8 @@ def alerts_list(args: argparse.Namespace) -> None:
         print(f"              {_figures(r)}")
         for d in r["deliveries"] or []:
             print(f"              {_delivery(d)}")
-        details = json.loads(r["details"] or "{}")
-        covered_by = details.get("covered_by")
-        if details.get("history"):
-            print(f"              history: {details['history']}")
-        elif covered_by:
-            print(f"              told by {covered_by}, a higher threshold reached in the same evaluation")
-        elif not r["deliveries"]:
-            print("              no channel: the budget names none")
+        if why := _not_sent(json.loads(r["details"] or "{}"), bool(r["deliveries"]), "the budget names none"):
+            print(f"              {why}")
         if r["acknowledged_at"]:
             print(f"              acknowledged {r['acknowledged_at']:%Y-%m-%d %H:%M} by {r['acknowledged_by']}")
 
@@ -407,12 +411,8 @@ def alerts_show(args: argparse.Namespace) -> None:
             error = f": {a['error']}" if a["error"] else ""
             print(f"    attempt {a['attempt']} {a['attempted_at']:%Y-%m-%d %H:%M:%S} {a['outcome']} "
                   f"({a['duration_ms']} ms){error}")  # fmt: skip
-    if alert.details.get("history"):
-        print(f"  history: {alert.details['history']}")
-    elif alert.details.get("covered_by"):
-        print(f"  told by {alert.details['covered_by']}, a higher threshold reached in the same evaluation")
-    elif not notifications:
-        print("  no notification: the alert names no channel")
+    if why := _not_sent(alert.details, bool(notifications), "the alert names no channel"):
+        print(f"  {why}")
 
 
 def alerts_resend(args: argparse.Namespace) -> None:
@@ -522,7 +522,7 @@ def check_spend_command(args: argparse.Namespace) -> None:
 
 def _cents(amount: Decimal) -> str:
     """An amount as text to the cent, as a person reads it (the check itself compares exact amounts)."""
-    return str(amount.quantize(Decimal("0.01")))
+    return str(amount.quantize(CENT))
 
 
 def _finding(finding: Any) -> dict[str, Any]:

@@ -62,7 +62,7 @@ def _start_date(today: date) -> list[Finding]:
                         + (")" if explicit else ", not set: the sample's first day)"))]  # fmt: skip
     if start > today:
         findings.append(Finding("start date", PROBLEM, f"{start} is after today ({today}): no partition exists yet"))
-    elif not explicit and settings.llm_logs_dir() != settings.data_dir() / "sample_logs":
+    elif not explicit and settings.LLM_LOGS_DIR_ENV in os.environ:
         findings.append(Finding("start date", WARNING, f"your own logs are configured but {settings.START_DATE_ENV} "
                                 "is not: set it to your first day of data"))  # fmt: skip
     return findings
@@ -175,7 +175,9 @@ def _focus() -> list[Finding]:
     folder = settings.focus_exports_dir()
     if not folder.is_dir():
         return [Finding("FOCUS exports", WARNING, f"{folder} does not exist (COST_PIPELINES_FOCUS_DIR): none read")]
-    files = [p for p in folder.rglob("*") if p.is_file() and p.suffix in (".csv", ".parquet", ".gz")]
+    from cost_pipelines.focus.load import export_files
+
+    files = export_files(folder)  # what the FOCUS ingest itself reads
     return [Finding("FOCUS exports", OK if files else WARNING, f"{folder}: {len(files)} file(s)")]
 
 

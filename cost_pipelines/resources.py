@@ -165,7 +165,7 @@ NOTIFIER_VARIABLES = {
     "email_to": "COST_PIPELINES_EMAIL_TO",
     "dashboard_url": "COST_PIPELINES_DASHBOARD_URL",
     "timeout_seconds": "COST_PIPELINES_NOTIFY_TIMEOUT_SECONDS",
-    "notifications_dir": "COST_PIPELINES_NOTIFICATIONS_DIR",
+    "notifications_dir": settings.NOTIFICATIONS_DIR_ENV,
 }
 SMTP_VARIABLES = {"host": NOTIFIER_VARIABLES["smtp_host"], "port": NOTIFIER_VARIABLES["smtp_port"],
                   "sender": NOTIFIER_VARIABLES["email_from"], "recipients": NOTIFIER_VARIABLES["email_to"],
@@ -242,7 +242,9 @@ class NotifierResource(dg.ConfigurableResource):
         problems = self.problems()
         timeout = self.timeout_seconds if self.timeout_seconds > 0 else 10.0
         channels: dict[str, Channel] = {
-            "file": FileChannel(Path(self.notifications_dir or settings.data_dir() / "notifications").resolve(), link)
+            "file": FileChannel(
+                Path(self.notifications_dir).resolve() if self.notifications_dir else settings.notifications_dir(), link
+            )
         }
         if self.slack_webhook_url and "slack" not in problems:
             channels["slack"] = SlackWebhook(self.slack_webhook_url.strip(), link, timeout)

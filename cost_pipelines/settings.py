@@ -37,6 +37,14 @@ def llm_logs_dir() -> Path:
     return Path(os.environ.get(LLM_LOGS_DIR_ENV, data_dir() / "sample_logs")).resolve()
 
 
+NOTIFICATIONS_DIR_ENV = "COST_PIPELINES_NOTIFICATIONS_DIR"
+
+
+def notifications_dir() -> Path:
+    """Where the file channel writes a text file per notification."""
+    return Path(os.environ.get(NOTIFICATIONS_DIR_ENV) or data_dir() / "notifications").resolve()
+
+
 def focus_exports_dir() -> Path:
     return Path(os.environ.get(FOCUS_DIR_ENV, data_dir() / "focus_exports")).resolve()
 

@@ -126,9 +126,10 @@ def _money_column(node: Mapping[str, Any]) -> str | None:
     return next((c for c in MONEY_COLUMNS if c in node.get("columns", {})), None)
 
 
-def _dollars(total: Any) -> dict[str, Any]:
+def _dollars(scope: str, total: Any) -> dict[str, Any]:
     """A dollar total as Dagster shows it, `$1,610.83`, beside the exact amount and a float the UI can plot."""
-    return {"text": usd(total), "exact": str(total), "plot": dg.MetadataValue.float(float(total))}
+    return {f"{scope}_total_cost": usd(total), f"{scope}_total_cost_usd": dg.MetadataValue.float(float(total)),
+            f"{scope}_total_cost_usd_exact": str(total)}  # fmt: skip
 
 
 def relation_metadata(con: duckdb.DuckDBPyConnection, node: Mapping[str, Any], window: dict[str, str],
@@ -151,10 +152,7 @@ def relation_metadata(con: duckdb.DuckDBPyConnection, node: Mapping[str, Any], w
     if money is None:
         return metadata
     total = con.execute(f"SELECT COALESCE(sum({money}), 0) FROM {relation} WHERE {in_window}").fetchone()[0]
-    dollars = _dollars(total)
-    metadata[f"{scope}_total_cost"] = dollars["text"]
-    metadata[f"{scope}_total_cost_usd"] = dollars["plot"]
-    metadata[f"{scope}_total_cost_usd_exact"] = dollars["exact"]
+    metadata |= _dollars(scope, total)
     if "request_count" in columns:
         grain = [c for c in node["columns"] if not c.endswith(("_tokens", "_count", "_usd", "_ms"))]
         metadata["preview"] = dg.MetadataValue.md(
@@ -186,9 +184,7 @@ def day_metadata(con: duckdb.DuckDBPyConnection, node: Mapping[str, Any], days: 
         rows, cost = found.get(day, (0, 0 if money else None))
         figures[day] = {"partition_row_count": rows}
         if money:
-            dollars = _dollars(cost)
-            figures[day] |= {"partition_total_cost": dollars["text"], "partition_total_cost_usd": dollars["plot"],
-                             "partition_total_cost_usd_exact": dollars["exact"]}  # fmt: skip
+            figures[day] |= _dollars("partition", cost)
     return figures
 
 
