@@ -107,28 +107,21 @@ def collapse_thresholds(new: list[Alert]) -> list[Alert]:
     """The new alerts of one evaluation with one notification per budget and period: of the actual-spend thresholds
     first reached together (50, 80 and 95 % in one day), the highest keeps its channels and names the others, which
     are recorded (so none fires later) without a notification of their own."""
-    highest: dict[tuple, Alert] = {}
+    groups: dict[tuple, list[Alert]] = {}
     for a in new:
         if a.kind == "budget_actual" and a.threshold is not None:
-            group = (a.budget, a.period_start)
-            if group not in highest or a.threshold > (highest[group].threshold or 0):
-                highest[group] = a
-    collapsed = []
-    for a in new:
-        top = highest.get((a.budget, a.period_start)) if a.kind == "budget_actual" else None
-        if top is None:
-            collapsed.append(a)
+            groups.setdefault((a.budget, a.period_start), []).append(a)
+    told: dict[str, Alert] = {}
+    for group in groups.values():
+        *lower, top = sorted(group, key=lambda a: a.threshold or 0)
+        if not lower:
             continue
-        covered = sorted(o.threshold for o in new if o.kind == "budget_actual" and o is not top
-                         and (o.budget, o.period_start) == (a.budget, a.period_start))  # fmt: skip
-        if a is top and covered:
-            also = ", ".join(f"{t}%" for t in covered)
-            a = replace(a, message=f"{a.message} Also reached in this evaluation: {also}.",
-                        details={**a.details, "also_crossed": covered})  # fmt: skip
-        elif a is not top:
-            a = replace(a, channels=(), details={**a.details, "covered_by": top.alert_id})
-        collapsed.append(a)
-    return collapsed
+        covered = [a.threshold for a in lower]
+        also = ", ".join(f"{t}%" for t in covered)
+        told[top.key] = replace(top, message=f"{top.message} Also reached in this evaluation: {also}.",
+                                details={**top.details, "also_crossed": covered})  # fmt: skip
+        told |= {a.key: replace(a, channels=(), details={**a.details, "covered_by": top.alert_id}) for a in lower}
+    return [told.get(a.key, a) for a in new]
 
 
 def past_as_history(alerts: list[Alert], today: date, anomaly_max_age_days: int) -> list[Alert]:
