@@ -1,8 +1,13 @@
 """Python asset checks on the LLM cost path (dbt tests arrive as checks through dagster-dbt)."""
 
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
 
 import dagster as dg
+import duckdb
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 from dagster_dbt import get_asset_key_for_model
 
 from cost_pipelines import quality
@@ -13,6 +18,7 @@ from cost_pipelines.defs.focus import FOCUS_CHARGES
 from cost_pipelines.defs.ingest import LLM_QUARANTINE, LLM_REQUESTS
 from cost_pipelines.defs.metadata import markdown_table
 from cost_pipelines.defs.partitions import daily_partitions
+from cost_pipelines.money import exact
 from cost_pipelines.resources import WarehouseResource
 
 
@@ -24,9 +30,70 @@ class QualityThresholds(dg.ConfigurableResource):
     max_reported_cost_drift: float = 0.01  # |computed - reported| / reported, per model over the partition
 
 
-def _window(context: dg.AssetCheckExecutionContext) -> tuple:
-    window = context.partition_time_window
+_MAX_PAGES = 50
+
+
+CheckEvent = dg.AssetCheckResult | dg.AssetCheckEvaluation | dg.Output
+DayCheck = Callable[[duckdb.DuckDBPyConnection, date, date], dg.AssetCheckResult]
+
+
+def evaluate_each_day(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, day: DayCheck
+) -> Iterator[CheckEvent]:
+    """The check's result for every partition day. A run over one day returns its result as usual; a run over a
+    range of days (a single-run backfill) would record one result for no partition, which the UI lists as every
+    day skipped, so each day gets its own evaluation, against that day's latest materialization."""
+    if context.has_partition_key:
+        window = context.partition_time_window
+        with warehouse.connect(read_only=True) as con:
+            result = day(con, window.start.date(), window.end.date())
+        yield result
+        return
+    [spec] = context.check_specs
+    keys = list(context.partition_keys)
+    with warehouse.connect(read_only=True) as con:
+        results = {key: day(con, *_day_bounds(key)) for key in keys}
+    targets = _latest_materializations(context.instance, spec.asset_key, keys)
+    for key, result in results.items():
+        yield dg.AssetCheckEvaluation(
+            asset_key=spec.asset_key,
+            check_name=spec.name,
+            passed=result.passed,
+            metadata=result.metadata,
+            severity=result.severity,
+            description=result.description,
+            blocking=spec.blocking,
+            partition=key,
+            target_materialization_data=targets.get(key),
+        )
+    yield dg.Output(
+        None, output_name=context.op_execution_context.assets_def.get_output_name_for_asset_check_key(spec.key)
+    )
+
+
+def _day_bounds(key: str) -> tuple[date, date]:
+    window = daily_partitions.time_window_for_partition_key(key)
     return window.start.date(), window.end.date()
+
+
+def _latest_materializations(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, keys: list[str]
+) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
+    """The newest materialization of each partition, read newest first in pages until each key has one."""
+    wanted, found, cursor = set(keys), {}, None
+    records_filter = dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=keys)
+    for _ in range(_MAX_PAGES):
+        page = instance.fetch_materializations(records_filter, limit=max(len(keys), 100), cursor=cursor)
+        for record in page.records:
+            partition = record.partition_key
+            if partition in wanted and partition not in found:
+                found[partition] = AssetCheckEvaluationTargetMaterializationData(
+                    run_id=record.run_id, storage_id=record.storage_id, timestamp=record.timestamp
+                )
+        if not page.has_more or len(found) == len(wanted):
+            break
+        cursor = page.cursor
+    return found
 
 
 @dg.asset_check(
@@ -35,20 +102,21 @@ def _window(context: dg.AssetCheckExecutionContext) -> tuple:
     blocking=True,
     description="Requests and dollars reconcile exactly: raw requests = priced requests = daily summary.",
 )
-def llm_costs_reconcile(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    start, end = _window(context)
-    with warehouse.connect(read_only=True) as con:
+def llm_costs_reconcile(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> Iterator[CheckEvent]:
+    def day(con: duckdb.DuckDBPyConnection, start: date, end: date) -> dg.AssetCheckResult:
         result = quality.reconcile_llm_costs(con, start, end)
-    return dg.AssetCheckResult(
-        passed=result.balanced,
-        metadata={
-            "raw_requests": result.raw_requests,
-            "priced_request_rows": result.priced_requests_rows,
-            "summary_requests": result.mart_requests,
-            "priced_cost_usd": str(result.priced_cost_usd),
-            "summary_cost_usd": str(result.mart_cost_usd),
-        },
-    )
+        return dg.AssetCheckResult(
+            passed=result.balanced,
+            metadata={
+                "raw_requests": result.raw_requests,
+                "priced_request_rows": result.priced_requests_rows,
+                "summary_requests": result.mart_requests,
+                "priced_cost_usd": exact(result.priced_cost_usd),
+                "summary_cost_usd": exact(result.mart_cost_usd),
+            },
+        )
+
+    yield from evaluate_each_day(context, warehouse, day)
 
 
 @dg.asset_check(
@@ -58,23 +126,24 @@ def llm_costs_reconcile(context: dg.AssetCheckExecutionContext, warehouse: Wareh
 )
 def unpriced_share_below_bound(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, quality_thresholds: QualityThresholds
-) -> dg.AssetCheckResult:
-    start, end = _window(context)
-    with warehouse.connect(read_only=True) as con:
+) -> Iterator[CheckEvent]:
+    def day(con: duckdb.DuckDBPyConnection, start: date, end: date) -> dg.AssetCheckResult:
         result = quality.unpriced_share(con, start, end)
-    return dg.AssetCheckResult(
-        passed=result.share <= quality_thresholds.max_unpriced_share,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "requests": result.requests,
-            "unpriced_requests": result.unpriced,
-            "unpriced_share": result.share,
-            "bound": quality_thresholds.max_unpriced_share,
-            "unpriced_models": dg.MetadataValue.md(
-                markdown_table(["provider", "model", "why", "requests"], result.by_model)
-            ),
-        },
-    )
+        return dg.AssetCheckResult(
+            passed=result.share <= quality_thresholds.max_unpriced_share,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "requests": result.requests,
+                "unpriced_requests": result.unpriced,
+                "unpriced_share": result.share,
+                "bound": quality_thresholds.max_unpriced_share,
+                "unpriced_models": dg.MetadataValue.md(
+                    markdown_table(["provider", "model", "why", "requests"], result.by_model)
+                ),
+            },
+        )
+
+    yield from evaluate_each_day(context, warehouse, day)
 
 
 @dg.asset_check(
@@ -84,21 +153,22 @@ def unpriced_share_below_bound(
 )
 def quarantine_share_below_bound(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, quality_thresholds: QualityThresholds
-) -> dg.AssetCheckResult:
-    start, end = _window(context)
-    with warehouse.connect(read_only=True) as con:
+) -> Iterator[CheckEvent]:
+    def day(con: duckdb.DuckDBPyConnection, start: date, end: date) -> dg.AssetCheckResult:
         result = quality.quarantine_share(con, start, end)
-    return dg.AssetCheckResult(
-        passed=result.share <= quality_thresholds.max_quarantine_share,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "rows_seen": result.rows_seen,
-            "quarantined": result.quarantined,
-            "quarantine_share": result.share,
-            "bound": quality_thresholds.max_quarantine_share,
-            "by_reason": dg.MetadataValue.md(markdown_table(["reason", "rows"], result.by_reason)),
-        },
-    )
+        return dg.AssetCheckResult(
+            passed=result.share <= quality_thresholds.max_quarantine_share,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "rows_seen": result.rows_seen,
+                "quarantined": result.quarantined,
+                "quarantine_share": result.share,
+                "bound": quality_thresholds.max_quarantine_share,
+                "by_reason": dg.MetadataValue.md(markdown_table(["reason", "rows"], result.by_reason)),
+            },
+        )
+
+    yield from evaluate_each_day(context, warehouse, day)
 
 
 @dg.asset_check(
@@ -106,19 +176,22 @@ def quarantine_share_below_bound(
     partitions_def=daily_partitions,
     description="Every log file of the days could be read; a file that could not is left out whole and listed.",
 )
-def log_files_are_readable(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    start, end = _window(context)
-    with warehouse.connect(read_only=True) as con:
+def log_files_are_readable(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> Iterator[CheckEvent]:
+    def day(con: duckdb.DuckDBPyConnection, start: date, end: date) -> dg.AssetCheckResult:
         found = quality.unreadable_files(con, start, end)
-    return dg.AssetCheckResult(
-        passed=not found,
-        # not blocking: the other files of the day are good, but a day without one of its files is not complete
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata={
-            "unreadable_files": len(found),
-            "files": dg.MetadataValue.md(markdown_table(["day", "file", "reason"], found[:50])),
-        },
-    )
+        return dg.AssetCheckResult(
+            passed=not found,
+            # not blocking: the other files of the day are good, but a day without one of its files is not complete
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "unreadable_files": len(found),
+                "files": dg.MetadataValue.md(markdown_table(["day", "file", "reason"], found[:50])),
+            },
+        )
+
+    yield from evaluate_each_day(context, warehouse, day)
 
 
 @dg.asset_check(
@@ -127,21 +200,22 @@ def log_files_are_readable(context: dg.AssetCheckExecutionContext, warehouse: Wa
     blocking=True,
     description="fct_costs equals its sources exactly: Cost Explorer unblended cost and priced LLM requests.",
 )
-def fct_costs_reconcile(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    start, end = _window(context)
-    with warehouse.connect(read_only=True) as con:
+def fct_costs_reconcile(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> Iterator[CheckEvent]:
+    def day(con: duckdb.DuckDBPyConnection, start: date, end: date) -> dg.AssetCheckResult:
         result = quality.reconcile_fact(con, start, end)
-    return dg.AssetCheckResult(
-        passed=result.balanced,
-        metadata={
-            "cost_explorer_unblended_usd": str(result.cost_explorer_usd),
-            "fact_cloud_billed_usd": str(result.fact_cloud_usd),
-            "llm_priced_usd": str(result.llm_priced_usd),
-            "fact_llm_billed_usd": str(result.fact_llm_usd),
-            "focus_billed_usd": str(result.focus_usd),
-            "fact_focus_billed_usd": str(result.fact_focus_usd),
-        },
-    )
+        return dg.AssetCheckResult(
+            passed=result.balanced,
+            metadata={
+                "cost_explorer_unblended_usd": exact(result.cost_explorer_usd),
+                "fact_cloud_billed_usd": exact(result.fact_cloud_usd),
+                "llm_priced_usd": exact(result.llm_priced_usd),
+                "fact_llm_billed_usd": exact(result.fact_llm_usd),
+                "focus_billed_usd": exact(result.focus_usd),
+                "fact_focus_billed_usd": exact(result.fact_focus_usd),
+            },
+        )
+
+    yield from evaluate_each_day(context, warehouse, day)
 
 
 @dg.asset_check(
@@ -151,18 +225,19 @@ def fct_costs_reconcile(context: dg.AssetCheckExecutionContext, warehouse: Wareh
 )
 def negative_charges_are_credits(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
-    start, end = _window(context)
-    with warehouse.connect(read_only=True) as con:
+) -> Iterator[CheckEvent]:
+    def day(con: duckdb.DuckDBPyConnection, start: date, end: date) -> dg.AssetCheckResult:
         found = quality.unexplained_negative_costs(con, start, end)
-    return dg.AssetCheckResult(
-        passed=not found,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "unexplained_negative_rows": len(found),
-            "rows": dg.MetadataValue.md(markdown_table(["provider", "service", "category", "billed"], found[:20])),
-        },
-    )
+        return dg.AssetCheckResult(
+            passed=not found,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "unexplained_negative_rows": len(found),
+                "rows": dg.MetadataValue.md(markdown_table(["provider", "service", "category", "billed"], found[:20])),
+            },
+        )
+
+    yield from evaluate_each_day(context, warehouse, day)
 
 
 @dg.asset_check(
@@ -172,23 +247,24 @@ def negative_charges_are_credits(
 )
 def estimated_days_are_refreshed(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
-    start, end = _window(context)
-    with warehouse.connect(read_only=True) as con:
+) -> Iterator[CheckEvent]:
+    def day(con: duckdb.DuckDBPyConnection, start: date, end: date) -> dg.AssetCheckResult:
         stale = quality.stale_estimated_days(con, before=start - timedelta(days=RESTATED_DAYS - 1))
         current = con.execute(
             "SELECT DISTINCT usage_date FROM raw.aws_cost_explorer_daily WHERE is_estimated "
             "AND usage_date >= ? AND usage_date < ? ORDER BY 1",
             [start, end],
         ).fetchall()
-    return dg.AssetCheckResult(
-        passed=not stale,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "estimated_days_in_partition": dg.MetadataValue.json([str(d) for (d,) in current]),
-            "stale_estimated_days": dg.MetadataValue.json([str(d) for d in stale]),
-        },
-    )
+        return dg.AssetCheckResult(
+            passed=not stale,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "estimated_days_in_partition": dg.MetadataValue.json([str(d) for (d,) in current]),
+                "stale_estimated_days": dg.MetadataValue.json([str(d) for d in stale]),
+            },
+        )
+
+    yield from evaluate_each_day(context, warehouse, day)
 
 
 @dg.asset_check(
@@ -201,41 +277,44 @@ def estimated_days_are_refreshed(
 )
 def llm_costs_match_reported(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, quality_thresholds: QualityThresholds
-) -> dg.AssetCheckResult:
-    start, end = _window(context)
-    with warehouse.connect(read_only=True) as con:
+) -> Iterator[CheckEvent]:
+    def day(con: duckdb.DuckDBPyConnection, start: date, end: date) -> dg.AssetCheckResult:
         drifts = quality.reported_cost_drift(con, start, end)
-    drifting = quality.drifting(drifts, quality_thresholds.max_reported_cost_drift)
-    rows = [
-        (d.provider, d.model, d.reported_by, d.requests, str(d.computed_usd), str(d.reported_usd), str(d.drift_usd),
-         f"{d.share:+.2%}" if d.share is not None else "")
-        for d in drifts[:10]
-    ]  # fmt: skip
-    return dg.AssetCheckResult(
-        passed=not drifting,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=("drifting: " + ", ".join(f"{d.name} {d.share:+.2%}" for d in drifting[:5]) if drifting else None),
-        metadata={
-            "bound": quality_thresholds.max_reported_cost_drift,
-            "models_compared": len(drifts),
-            "models_drifting": dg.MetadataValue.json([d.name for d in drifting]),
-            "largest_drifts": dg.MetadataValue.md(
-                markdown_table(
-                    [
-                        "provider",
-                        "model",
-                        "reported by",
-                        "requests",
-                        "computed USD",
-                        "reported USD",
-                        "drift USD",
-                        "drift",
-                    ],
-                    rows,
-                )
+        drifting = quality.drifting(drifts, quality_thresholds.max_reported_cost_drift)
+        rows = [
+            (d.provider, d.model, d.reported_by, d.requests, exact(d.computed_usd), exact(d.reported_usd),
+             exact(d.drift_usd), f"{d.share:+.2%}" if d.share is not None else "")
+            for d in drifts[:10]
+        ]  # fmt: skip
+        return dg.AssetCheckResult(
+            passed=not drifting,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=(
+                "drifting: " + ", ".join(f"{d.name} {d.share:+.2%}" for d in drifting[:5]) if drifting else None
             ),
-        },
-    )
+            metadata={
+                "bound": quality_thresholds.max_reported_cost_drift,
+                "models_compared": len(drifts),
+                "models_drifting": dg.MetadataValue.json([d.name for d in drifting]),
+                "largest_drifts": dg.MetadataValue.md(
+                    markdown_table(
+                        [
+                            "provider",
+                            "model",
+                            "reported by",
+                            "requests",
+                            "computed USD",
+                            "reported USD",
+                            "drift USD",
+                            "drift",
+                        ],
+                        rows,
+                    )
+                ),
+            },
+        )
+
+    yield from evaluate_each_day(context, warehouse, day)
 
 
 @dg.asset_check(
@@ -248,45 +327,47 @@ def llm_costs_match_reported(
 )
 def usage_reports_agree_with_request_logs(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-) -> dg.AssetCheckResult:
-    start, end = _window(context)
-    with warehouse.connect(read_only=True) as con:
+) -> Iterator[CheckEvent]:
+    def day(con: duckdb.DuckDBPyConnection, start: date, end: date) -> dg.AssetCheckResult:
         found = quality.usage_overlaps(con, start, end)
-    rows = [
-        (o.day, o.provider, o.logged_requests, "" if o.bucket_requests is None else o.bucket_requests,
-         o.logged_input_tokens, o.bucket_input_tokens, "" if o.logged_share is None else f"{o.logged_share:.1%}")
-        for o in found[:50]
-    ]  # fmt: skip
-    return dg.AssetCheckResult(
-        passed=not found,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=(
-            "counted once, from the request logs: "
-            + ", ".join(
-                f"{o.provider} {o.day}" + ("" if o.logged_share is None else f" (logs {o.logged_share:.1%} of report)")
-                for o in found[:5]
-            )
-            if found
-            else None
-        ),
-        metadata={
-            "overlapping_days": len(found),
-            "overlaps": dg.MetadataValue.md(
-                markdown_table(
-                    [
-                        "day",
-                        "provider",
-                        "logged requests",
-                        "report requests",
-                        "logged input tokens",
-                        "report input tokens",
-                        "logs / report",
-                    ],
-                    rows,
+        rows = [
+            (o.day, o.provider, o.logged_requests, "" if o.bucket_requests is None else o.bucket_requests,
+             o.logged_input_tokens, o.bucket_input_tokens, "" if o.logged_share is None else f"{o.logged_share:.1%}")
+            for o in found[:50]
+        ]  # fmt: skip
+        return dg.AssetCheckResult(
+            passed=not found,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=(
+                "counted once, from the request logs: "
+                + ", ".join(
+                    f"{o.provider} {o.day}"
+                    + ("" if o.logged_share is None else f" (logs {o.logged_share:.1%} of report)")
+                    for o in found[:5]
                 )
+                if found
+                else None
             ),
-        },
-    )
+            metadata={
+                "overlapping_days": len(found),
+                "overlaps": dg.MetadataValue.md(
+                    markdown_table(
+                        [
+                            "day",
+                            "provider",
+                            "logged requests",
+                            "report requests",
+                            "logged input tokens",
+                            "report input tokens",
+                            "logs / report",
+                        ],
+                        rows,
+                    )
+                ),
+            },
+        )
+
+    yield from evaluate_each_day(context, warehouse, day)
 
 
 checks = [

@@ -238,6 +238,39 @@ def test_a_partition_shows_its_own_day_and_the_report_link_opens(demo: dict, bro
         server.server_close()
 
 
+CHECK_STATUSES = """
+query CheckStatuses($path: [String!]!) {
+  assetNodeOrError(assetKey: {path: $path}) {
+    ... on AssetNode { assetChecksOrError { ... on AssetChecks { checks { name partitionStatuses {
+      ... on AssetCheckTimePartitionStatuses { ranges { startKey endKey status } }
+    } } } } }
+  }
+}"""
+
+
+def test_checks_of_the_one_run_backfill_show_their_outcome_per_partition(demo: dict, browser) -> None:
+    checks = graphql(demo["base"], CHECK_STATUSES, {"path": ["marts", "fct_costs"]})["assetNodeOrError"][
+        "assetChecksOrError"]["checks"]  # fmt: skip
+    [reconcile] = [c for c in checks if c["name"] == "fct_costs_reconcile"]
+    ranges = reconcile["partitionStatuses"]["ranges"]
+    assert [(r["startKey"], r["endKey"], r["status"]) for r in ranges] == [
+        (START.isoformat(), END.isoformat(), "SUCCEEDED")
+    ], ranges
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.goto(f"{demo['base']}/assets/marts/fct_costs?view=checks", wait_until="networkidle")
+    dismiss_welcome(page)
+    listed = page.locator("[class*='checkRow']", has_text="fct_costs_reconcile").first
+    listed.wait_for(timeout=60_000)
+    assert "Succeeded" in listed.inner_text(), listed.inner_text()
+    listed.click()
+    page.get_by_text("Evaluation result", exact=False).first.wait_for(timeout=30_000)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SCREENSHOTS / "03c_fct_costs_checks.png"))
+    detail = page.locator("body").inner_text()
+    assert "fct_costs equals its sources exactly" in detail and "Passed" in detail and "Skipped" not in detail
+    page.close()
+
+
 def test_the_cost_report_renders_offline_with_a_legend_entry_per_provider(demo: dict, browser) -> None:
     report = demo["data"] / "reports" / "cost_report.html"
     assert report.exists() and report.stat().st_size < 5_000_000

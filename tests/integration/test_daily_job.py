@@ -9,6 +9,7 @@ import dagster as dg
 import pytest
 
 from cost_pipelines.definitions import defs
+from cost_pipelines.defs.checks import checks
 from cost_pipelines.resources import (
     CostExplorerResource,
     FocusExportsResource,
@@ -103,6 +104,13 @@ def test_one_run_materializes_every_day_and_passes_its_checks(runs: tuple) -> No
     assert first.success
     failed = [e.asset_check_key for e in first.get_asset_check_evaluations() if not e.passed]
     assert failed == []
+    # a partitioned check gives each day of the one run its own result, as the UI lists them per partition
+    evaluated: dict[str, list[str | None]] = {}
+    for event in first.get_asset_check_evaluations():
+        evaluated.setdefault(event.asset_check_key.name, []).append(event.partition)
+    days = [day.isoformat() for day in DAYS]
+    for python_check in checks:
+        assert evaluated[python_check.check_key.name] == days, python_check.check_key
     materialized = {e.asset_key.to_user_string() for e in first.get_asset_materialization_events()}
     assert {
         "raw/llm_requests",
@@ -174,7 +182,7 @@ def _focus_billed_on(days: list[str]) -> Decimal:
 
 
 def test_fct_costs_is_cost_explorer_plus_priced_llm_plus_focus_exactly(runs: tuple) -> None:
-    tmp, _, totals = runs
+    tmp, results, totals = runs
     days = [DAYS[0] - timedelta(days=2), DAYS[0] - timedelta(days=1), *DAYS]
     cloud = sum(Decimal(g["Metrics"]["UnblendedCost"]["Amount"]) for day in days for g in day_groups(day))
     llm = sum(cost for _, _, cost in totals[0].values())
@@ -191,6 +199,17 @@ def test_fct_costs_is_cost_explorer_plus_priced_llm_plus_focus_exactly(runs: tup
             ).fetchall()
         )
     assert fact_total == cloud + llm + focus == by_provider
+    # the reconciliation check shows each day's own figures
+    with connect(tmp / "warehouse.duckdb", read_only=True) as con:
+        llm_by_day = dict(con.execute(
+            "SELECT usage_date, sum(billed_cost) FROM marts.fct_costs WHERE x_source = 'llm_logs' GROUP BY 1"
+        ).fetchall())  # fmt: skip
+    shown = {
+        e.partition: Decimal(e.metadata["fact_llm_billed_usd"].value)
+        for e in results[0].get_asset_check_evaluations()
+        if e.asset_check_key.name == "fct_costs_reconcile"
+    }
+    assert shown == {day.isoformat(): llm_by_day[day] for day in DAYS}
     assert fact_days == len(days)
     assert categories == {"AI and Machine Learning": llm}
 
