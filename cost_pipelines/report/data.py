@@ -17,6 +17,7 @@ TOP_DAYS = 30
 class ReportData:
     as_of: date
     daily_by_provider: list[tuple[date, str, Decimal]] = field(default_factory=list)
+    daily_by_team: list[tuple[date, str, Decimal]] = field(default_factory=list)
     forecast: list[tuple[date, Decimal, Decimal | None, Decimal | None, Decimal | None, Decimal | None]] = field(
         default_factory=list
     )  # day, point, lower 80, upper 80, lower 95, upper 95 (total spend)
@@ -47,6 +48,11 @@ def load_report_data(con: duckdb.DuckDBPyConnection, as_of: date) -> ReportData:
     if "marts.fct_costs" in tables:
         data.daily_by_provider = con.execute(
             "SELECT usage_date, provider_name, sum(billed_cost) FROM marts.fct_costs "
+            "WHERE usage_date BETWEEN ? AND ? GROUP BY ALL ORDER BY 1, 2",
+            [start, as_of],
+        ).fetchall()
+        data.daily_by_team = con.execute(
+            "SELECT usage_date, coalesce(x_team, '(unallocated)'), sum(billed_cost) FROM marts.fct_costs "
             "WHERE usage_date BETWEEN ? AND ? GROUP BY ALL ORDER BY 1, 2",
             [start, as_of],
         ).fetchall()

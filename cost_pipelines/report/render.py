@@ -67,18 +67,37 @@ def spend_figure(data: ReportData) -> go.Figure:
     fig.update_layout(_layout("Daily spend by provider, with the forecast of the total", barmode="stack",
                               yaxis={"title": "USD per day", "tickprefix": "$"},
                               legend={"orientation": "h", "y": -0.3}))  # fmt: skip
-    # Filters that work offline, inside the file: a date range (buttons and a slider) and one provider at a time
-    # (the forecast and the anomalies are of the total, so they show with every provider only).
+    # The forecast and the anomalies are of the total, so they show with every provider only.
+    _offline_filters(fig, providers, "every provider")
+    return fig
+
+
+def team_figure(data: ReportData) -> go.Figure:
+    """Daily spend stacked by team (the team tag of cloud spend, the team of LLM requests), unallocated shown."""
+    fig = go.Figure()
+    teams = sorted({t for _, t, _ in data.daily_by_team}, key=lambda t: (t == "(unallocated)", t))
+    for i, team in enumerate(teams):
+        days = [(d, c) for d, t, c in data.daily_by_team if t == team]
+        colour = "#94a3b8" if team == "(unallocated)" else PALETTE[i % len(PALETTE)]
+        fig.add_bar(x=[d for d, _ in days], y=[float(c) for _, c in days], name=team, marker_color=colour)
+    fig.update_layout(_layout("Daily spend by team", barmode="stack", yaxis={"title": "USD per day", "tickprefix": "$"},
+                              legend={"orientation": "h", "y": -0.3}))  # fmt: skip
+    _offline_filters(fig, teams, "every team")
+    return fig
+
+
+def _offline_filters(fig: go.Figure, keys: list[str], every: str) -> None:
+    """Filters that work offline, inside the file: a date range (buttons and a slider) and one series at a time
+    (traces not named after a key show with every key only)."""
     fig.update_xaxes(rangeslider={"visible": True, "thickness": 0.06}, rangeselector={"buttons": [
         {"count": 7, "label": "7 days", "step": "day", "stepmode": "backward"},
         {"count": 30, "label": "30 days", "step": "day", "stepmode": "backward"},
         {"step": "all", "label": "all"}]})  # fmt: skip
     names = [trace.name for trace in fig.data]
-    buttons = [{"label": "every provider", "method": "restyle", "args": [{"visible": [True] * len(names)}]}]
-    buttons += [{"label": p, "method": "restyle", "args": [{"visible": [n == p for n in names]}]} for p in providers]
+    buttons = [{"label": every, "method": "restyle", "args": [{"visible": [True] * len(names)}]}]
+    buttons += [{"label": k, "method": "restyle", "args": [{"visible": [n == k for n in names]}]} for k in keys]
     fig.update_layout(updatemenus=[{"buttons": buttons, "direction": "down", "x": 1, "xanchor": "right", "y": 1.18,
                                     "yanchor": "top", "showactive": True}])  # fmt: skip
-    return fig
 
 
 def burn_figure(data: ReportData) -> go.Figure:
@@ -241,6 +260,7 @@ text-align:left}.num{text-align:right}h2{font-size:17px;margin:0 0 8px}
 def render_report(data: ReportData, generated_at: str) -> str:
     """The whole report as one HTML document."""
     figures = [("spend", spend_figure(data)), ("burn", burn_figure(data)), ("budgets", budget_figure(data))]
+    teams = ("teams", team_figure(data))
     colours = iter(PALETTE)
     tops = [(f"top-{i}", top_figure(title, rows, next(colours))) for i, (title, rows) in enumerate(data.top.items())
             if rows]  # fmt: skip
@@ -249,6 +269,7 @@ def render_report(data: ReportData, generated_at: str) -> str:
     body = [
         f"<div class='kpis'>{_kpis(data)}</div>",
         panel.format(_figure_div(figures[0][1], figures[0][0], scripts)),
+        panel.format(_figure_div(teams[1], teams[0], scripts)),
         "<div class='grid'>"
         + "".join(panel.format(_figure_div(fig, fid, scripts)) for fid, fig in figures[1:])
         + "</div>",

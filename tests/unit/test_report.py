@@ -57,6 +57,12 @@ def con(tmp_path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _figure(page: str, element_id: str) -> dict:
+    """The figure the page draws into the element, as the page holds it."""
+    [script] = [s for s in page.split("(function(){var f=") if f'Plotly.newPlot("{element_id}"' in s]
+    return json.loads(script[: script.index(f';Plotly.newPlot("{element_id}"')])
+
+
 def test_the_report_is_one_offline_file_with_every_chart(con: duckdb.DuckDBPyConnection) -> None:
     data = load_report_data(con, AS_OF)
     assert data.month_to_date == Decimal("1997.5")  # 20 days of 99.875, exact
@@ -66,11 +72,17 @@ def test_the_report_is_one_offline_file_with_every_chart(con: duckdb.DuckDBPyCon
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=", page)
     assert "@import" not in page and "url(http" not in page
     drawn = re.findall(r'Plotly\.newPlot\("([^"]+)"', page)
-    assert drawn[:3] == ["spend", "burn", "budgets"] and len(drawn) >= 6
-    spend = json.loads(re.search(r'var f=(\{.*?\});Plotly\.newPlot\("spend"', page).group(1))
+    assert drawn[:4] == ["spend", "teams", "burn", "budgets"] and len(drawn) >= 7
+    spend = _figure(page, "spend")
     names = [trace.get("name") for trace in spend["data"]]
     assert {"AWS", "openai", "anthropic", "80% interval", "95% interval"} <= set(names)
     assert "$1,997.50" in page  # October to date
+    teams = _figure(page, "teams")
+    by_team = {trace["name"]: trace for trace in teams["data"]}
+    assert list(by_team) == ["research", "search", "(unallocated)"]  # unallocated spend shown, and last
+    assert by_team["(unallocated)"]["y"][-1] == 80.25
+    menu = [b["label"] for b in teams["layout"]["updatemenus"][0]["buttons"]]
+    assert menu == ["every team", "research", "search", "(unallocated)"]
 
 
 def test_the_report_of_an_empty_warehouse_still_renders(tmp_path: Path) -> None:
