@@ -27,6 +27,7 @@ from cost_pipelines.defs.metadata import markdown_table
 from cost_pipelines.defs.owners import OWNERS_ANALYTICS
 from cost_pipelines.defs.partitions import daily_partitions, last_day, partition_days, single_run
 from cost_pipelines.money import usd
+from cost_pipelines.report.svg import forecast_markdown
 from cost_pipelines.resources import WarehouseResource
 from cost_pipelines.warehouse import transaction
 
@@ -212,6 +213,9 @@ def spend_forecast(
             )
         ),
     }
+    total_series = next((s for s in series if s.dimension == "total"), None)
+    if total is not None and total_series is not None:
+        metadata["total_spend_and_forecast"] = dg.MetadataValue.md(forecast_markdown(total_series, total))
     if total is not None and total.month_end:
         metadata["total_month_end_usd"] = dg.MetadataValue.float(round(total.month_end["mean"], 2))
         metadata["total_month_end"] = usd(Decimal(str(round(total.month_end["mean"], 2))))

@@ -238,6 +238,22 @@ def test_a_partition_shows_its_own_day_and_the_report_link_opens(demo: dict, bro
         server.server_close()
 
 
+def test_the_forecast_asset_shows_its_picture(demo: dict, browser) -> None:
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.goto(f"{demo['base']}/assets/analytics/spend_forecast", wait_until="networkidle")
+    dismiss_welcome(page)
+    # markdown metadata opens in a dialog from its row of the metadata table
+    page.locator("tr", has_text="total_spend_and_forecast").get_by_text("Show Markdown").click()
+    picture = page.locator("img[src^='data:image/svg+xml']").first
+    picture.wait_for(timeout=60_000)
+    picture.scroll_into_view_if_needed()
+    assert page.evaluate("(img) => img.complete && img.naturalWidth", picture.element_handle()) > 0
+    box = picture.bounding_box()
+    assert box is not None and box["width"] > 200 and box["height"] > 80, box
+    page.screenshot(path=str(SCREENSHOTS / "03d_spend_forecast_picture.png"))
+    page.close()
+
+
 CHECK_STATUSES = """
 query CheckStatuses($path: [String!]!) {
   assetNodeOrError(assetKey: {path: $path}) {

@@ -140,3 +140,27 @@ def test_the_report_link_in_the_ui_opens_the_report_over_loopback(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_forecast_picture_is_an_svg_of_the_spend_and_its_band() -> None:
+    import base64
+    import xml.etree.ElementTree as ET
+
+    from cost_pipelines.report.svg import BAR, markdown_image, spend_forecast_svg
+
+    history = [(AS_OF - timedelta(days=i), 100.0 + i) for i in range(30, 0, -1)]
+    forecast = [(AS_OF + timedelta(days=h), 110.0, 90.0, 130.0) for h in range(14)]
+    svg = spend_forecast_svg("Spend & forecast <total>", history, forecast)
+    root = ET.fromstring(svg)  # well-formed, the title escaped
+    ns = "{http://www.w3.org/2000/svg}"
+    bars = [r for r in root.iter(f"{ns}rect") if r.get("fill") == BAR and float(r.get("height")) > 10]
+    assert len(bars) == len(history)
+    [band] = root.iter(f"{ns}polygon")
+    assert len(band.get("points").split()) == 2 * len(forecast)
+    labels = [t.text for t in root.iter(f"{ns}text")]
+    assert "Spend & forecast <total>" in labels and "$150" in labels  # the axis reaches above the 130 band
+    image = markdown_image(svg, "spend")
+    assert base64.b64decode(image.split("base64,")[1][:-1]).decode() == svg
+    # without intervals there is no band, and a day of nothing still draws
+    plain = ET.fromstring(spend_forecast_svg("t", [(AS_OF, 0.0)], [(AS_OF + timedelta(days=1), 0.0, None, None)]))
+    assert list(plain.iter(f"{ns}polygon")) == []
