@@ -1,37 +1,45 @@
 """Daily cost anomalies per series, explained by the contributors that moved.
 
-A day is compared with what the same weekday usually costs (the median of that weekday over the trailing
-weeks), so ordinary weekends are not anomalies. Rules (thresholds configurable):
-- robust z-score: |actual - seasonal median| / (1.4826 * MAD of the trailing seasonal residuals);
-- spike: actual ≥ `spike_ratio` x trailing mean (default 3x);
-- day-over-day jump: actual ≥ (1 + `day_over_day`) x the seasonal expectation (default +50 %);
-- week-average jump: trailing 7-day mean ≥ (1 + `week_over_week`) x the 7 days before (default +100 %);
-- new spend: a series (service, model, …) that had no spend in the trailing window.
-A flagged day needs a robust score of at least `robust_z` and to be `min_relative_change` above the seasonal
-expectation (or be new spend); the other rules label what kind of jump it is.
+Each series is read over its own history, in one pass (`detector.flag_points`): a day is compared with what the
+same weekday usually costs (the median of that weekday over the trailing `window_days`), scored on log cost by
+the robust spread of the trailing days, and flagged in either direction when the score reaches `robust_z`, the
+change is at least `min_relative_change` of the expectation and at least `min_daily_cost` in dollars. An episode
+alarms once, on its first day; one that lasts `level_shift_days` is a level shift and the new level becomes
+normal. A series with no spend before (within the data) alarms as new spend on its first day; a day whose charge
+recurs on the same day of the previous month (a monthly fee) is not news. Labels on a rise: `spike` (at least
+`spike_ratio` x the trailing mean), `day_over_day` (at least 1 + `day_over_day` x the expectation),
+`week_over_week` (the trailing 7-day mean at least 1 + `week_over_week` x the 7 days before); a fall is a `drop`.
 """
 
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-import numpy as np
 import pandas as pd
 
-MAD_TO_SIGMA = 1.4826
-Q90_TO_SIGMA = 1.6449  # the 90th percentile of |x| for a normal x, in sigmas
+from cost_pipelines.analytics.detector import DetectorSettings, Flag, flag_points
+
+WEEK = 7
 
 
 @dataclass(frozen=True)
 class AnomalyThresholds:
     robust_z: float = 4.0
-    min_relative_change: float = 0.25  # and at least this far above the expectation: small wobbles are not news
+    min_relative_change: float = 0.25  # and at least this far from the expectation: small wobbles are not news
     spike_ratio: float = 3.0
     day_over_day: float = 0.5
     week_over_week: float = 1.0
     window_days: int = 28
     min_history_days: int = 14
-    min_daily_cost: Decimal = Decimal("1.00")  # series below this on the day are not judged
+    min_daily_cost: Decimal = Decimal("1.00")  # the smallest change in dollars worth judging
+    level_shift_days: int = 3  # an episode this long is the new normal
+
+    def detector(self) -> DetectorSettings:
+        return DetectorSettings(
+            window=max(self.window_days // WEEK, 1), season=WEEK, min_history=self.min_history_days,
+            threshold=self.robust_z, min_relative_change=self.min_relative_change,
+            min_abs_change=float(self.min_daily_cost), adapt_after=self.level_shift_days,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -45,66 +53,73 @@ class Anomaly:
     score: float
     contributors: list[tuple[str, str, Decimal]] = field(default_factory=list)  # (dimension, value, change)
 
+    @property
+    def direction(self) -> str:
+        return "drop" if "drop" in self.kinds else "rise"
 
-def _judge_day(
-    history: pd.Series, day: pd.Timestamp, actual: float, t: AnomalyThresholds, data_start: pd.Timestamp
-) -> tuple[list[str], float, float]:
-    window = history[(history.index < day) & (history.index >= day - pd.Timedelta(days=t.window_days))]
-    if (day - data_start).days < t.min_history_days:
-        return [], 0.0, 0.0
-    if window.sum() == 0:
-        return (["new_spend"] if actual > 0 else []), float("inf") if actual > 0 else 0.0, 0.0
-    same_weekday = window[window.index.dayofweek == day.dayofweek]
-    expected = float(same_weekday.median()) if len(same_weekday) else float(window.median())
-    # Spend varies multiplicatively (one long-context request can double a small team's day), so the score is
-    # measured on log costs: residuals of each past day from its weekday's median give the usual spread.
-    logs = np.log1p(window)
-    residuals = logs - logs.groupby(logs.index.dayofweek).transform("median")
-    mad = float(np.median(np.abs(residuals - np.median(residuals))))
-    # Heavy tails fool the MAD alone; the 90th percentile of the residuals keeps the scale honest there.
-    tail = float(np.quantile(np.abs(residuals), 0.9)) / Q90_TO_SIGMA
-    scale = max(MAD_TO_SIGMA * mad, tail, 0.02)
-    score = (np.log1p(actual) - np.log1p(expected)) / scale
-    kinds = []
-    if score >= t.robust_z and actual >= (1 + t.min_relative_change) * expected:
-        kinds.append("robust_z")
-        if actual >= t.spike_ratio * float(window.mean()):
-            kinds.append("spike")
-        if actual >= (1 + t.day_over_day) * expected:
-            kinds.append("day_over_day")
-        last_week = history[(history.index <= day) & (history.index > day - pd.Timedelta(days=7))]
-        week_before = history[
-            (history.index <= day - pd.Timedelta(days=7)) & (history.index > day - pd.Timedelta(days=14))
-        ]
-        if week_before.mean() > 0 and last_week.mean() >= (1 + t.week_over_week) * week_before.mean():
-            kinds.append("week_over_week")
-    return kinds, float(score), expected
+
+def _kinds(full: pd.Series, flag: Flag, t: AnomalyThresholds) -> tuple[str, ...]:
+    i = flag.index
+    actual = float(full.iloc[i])
+    if flag.direction < 0:
+        return ("robust_z", "drop")
+    trailing = full.iloc[max(0, i - t.window_days) : i]
+    if flag.expected <= 0 and float(trailing.sum()) == 0:
+        return ("new_spend",)
+    kinds = ["robust_z"]
+    if actual >= t.spike_ratio * float(trailing.mean()):
+        kinds.append("spike")
+    if actual >= (1 + t.day_over_day) * flag.expected:
+        kinds.append("day_over_day")
+    last_week, week_before = full.iloc[max(0, i - WEEK + 1) : i + 1], full.iloc[max(0, i - 2 * WEEK + 1) : i - WEEK + 1]
+    if len(week_before) and week_before.mean() > 0 and last_week.mean() >= (1 + t.week_over_week) * week_before.mean():
+        kinds.append("week_over_week")
+    return tuple(kinds)
+
+
+def _recurs_monthly(full: pd.Series, i: int) -> bool:
+    """The same charge stood out on the same day of the previous month (a monthly fee): about as large then, and
+    well above the days around it."""
+    before = full.index[i] - pd.DateOffset(months=1)
+    if before < full.index[0]:
+        return False
+    j = full.index.get_loc(before)
+    earlier = float(full.iloc[j])
+    around = pd.concat([full.iloc[max(0, j - 3) : j], full.iloc[j + 1 : j + 4]])
+    return earlier > 0 and 0.5 <= float(full.iloc[i]) / earlier <= 2.0 and float(around.median()) < 0.5 * earlier
 
 
 def detect(costs: pd.DataFrame, days: list[date], thresholds: AnomalyThresholds = AnomalyThresholds()) -> list[Anomaly]:
-    """`costs`: usage_date, dimension, key, cost (one row per day and series). Judges each day in `days`."""
+    """`costs`: usage_date, dimension, key, cost (one row per day and series). Reports the alarms on `days`."""
     anomalies = []
     frame = costs.assign(usage_date=pd.to_datetime(costs["usage_date"]))
     data_start = frame["usage_date"].min()
+    wanted = {pd.Timestamp(d) for d in days}
+    settings = thresholds.detector()
     for (dimension, key), group in frame.groupby(["dimension", "key"], sort=True):
         series = group.groupby("usage_date")["cost"].sum()
-        full = series.reindex(pd.date_range(series.index.min(), max(series.index.max(), pd.Timestamp(max(days)))),
-                              fill_value=0).map(float)  # fmt: skip
-        for day in days:
-            stamp = pd.Timestamp(day)
-            actual = Decimal(str(series.get(stamp, 0)))
-            if actual < thresholds.min_daily_cost:
+        # From the first day of the data: zeros before a series' first day are its history (new spend), and a
+        # series that is there from the start has only its own days.
+        index = pd.date_range(data_start, max(series.index.max(), pd.Timestamp(max(days))))
+        full = series.reindex(index, fill_value=0).astype(float)
+        for flag in flag_points(full.to_numpy(), settings, start_phase=int(index[0].dayofweek)):
+            stamp = index[flag.index]
+            if not flag.alarm or stamp not in wanted:
                 continue
-            kinds, score, expected = _judge_day(full, stamp, float(actual), thresholds, data_start)
-            if kinds:
-                expected_money = Decimal(str(round(expected, 6)))
-                anomalies.append(Anomaly(day, str(dimension), str(key), tuple(kinds), actual, expected_money, score))
+            if flag.direction > 0 and _recurs_monthly(full, flag.index):
+                continue
+            actual = Decimal(str(series.get(stamp, 0)))
+            kinds = _kinds(full, flag, thresholds)
+            expected = Decimal(str(round(flag.expected, 6)))
+            score = float("inf") if kinds == ("new_spend",) else flag.score
+            anomalies.append(Anomaly(stamp.date(), str(dimension), str(key), kinds, actual, expected, score))
     return anomalies
 
 
 def top_contributors(detail: pd.DataFrame, anomaly: Anomaly, dimensions: list[str], n: int = 3,
                      window_days: int = 28) -> list[tuple[str, str, Decimal]]:  # fmt: skip
-    """What moved: per contributor value, the day's cost minus its usual cost on that weekday.
+    """What moved: per contributor value, the day's cost minus its usual cost on that weekday, largest first in
+    the anomaly's direction (a drop lists what fell).
 
     `detail`: usage_date, cost and the contributor `dimensions` columns, already restricted to the series.
     """
@@ -119,7 +134,10 @@ def top_contributors(detail: pd.DataFrame, anomaly: Anomaly, dimensions: list[st
         usual = past.groupby(dimension)["cost"].sum() / weeks
         delta = today.sub(usual, fill_value=0)
         changes += [(dimension, str(value), Decimal(str(round(float(change), 6)))) for value, change in delta.items()]
-    return sorted(changes, key=lambda c: c[2], reverse=True)[:n]
+    # only what moved the way the series did, by at least a cent: never padded with unchanged values
+    sign = -1 if anomaly.direction == "drop" else 1
+    moved = [c for c in changes if c[2] * sign >= Decimal("0.01")]
+    return sorted(moved, key=lambda c: c[2] * sign, reverse=True)[:n]
 
 
 # Series dimensions, as columns of the detail frame the contributors are drawn from.

@@ -68,6 +68,7 @@ class AnomalyConfig(dg.Config):
     day_over_day: float = 0.5
     week_over_week: float = 1.0
     window_days: int = 28
+    level_shift_days: int = 3
 
 
 @analytics_asset(
@@ -75,8 +76,9 @@ class AnomalyConfig(dg.Config):
     [FCT_COSTS],
     {"python", "duckdb"},
     (
-        "Unusual days per series (total, provider, team, service, model): seasonal robust score, spikes, "
-        "day-over-day and week-average jumps, new spend; each with expected vs actual and the contributors."
+        "Unusual days per series (total, provider, team, service, model), rises and drops: a weekday-seasonal "
+        "robust score over each series' own history, one alarm per episode, level shifts taken as the new normal, "
+        "monthly charges recognised; each with expected vs actual and the contributors that moved."
     ),
 )
 def cost_anomalies(
@@ -86,7 +88,9 @@ def cost_anomalies(
     start, end = days[0], days[-1] + timedelta(days=1)
     thresholds = AnomalyThresholds(**config.model_dump())
     with warehouse.connect(read_only=True) as con:
-        detail = con.execute(_DETAIL_SQL, [start - timedelta(days=thresholds.window_days), end]).df()
+        # twice the window warms each series' baseline up; and it holds the month before (monthly charges)
+        history = max(2 * thresholds.window_days, 35)
+        detail = con.execute(_DETAIL_SQL, [start - timedelta(days=history), end]).df()
     detail["usage_date"] = pd.to_datetime(detail["usage_date"])
     found = explain(detail, detect(series_from_detail(detail), days, thresholds)) if len(detail) else []
     rows = pa.table({
@@ -117,7 +121,7 @@ def cost_anomalies(
         con.unregister("_anomalies")
     table = [
         (a.day, a.dimension, a.key, ",".join(a.kinds), a.actual, a.expected,
-         "; ".join(f"{d}={v} (+{c:,.2f})" for d, v, c in a.contributors))
+         "; ".join(f"{d}={v} ({c:+,.2f})" for d, v, c in a.contributors))
         for a in sorted(found, key=lambda a: a.actual - a.expected, reverse=True)[:15]
     ]  # fmt: skip
     return dg.MaterializeResult(

@@ -61,3 +61,64 @@ def test_contributors_name_what_moved() -> None:
     top = top_contributors(detail, anomaly, ["user_id", "model"], n=2)
     assert [(d, v) for d, v, _ in top] == [("user_id", "u-07"), ("model", "opus")]
     assert top[0][2] == Decimal(30)
+
+
+def _only(frame: pd.DataFrame, key: str = "all") -> list[tuple[date, tuple[str, ...]]]:
+    return [(a.day, a.kinds) for a in detect(frame, DAYS) if a.key == key]
+
+
+def test_a_drop_is_found_and_says_it_is_a_drop() -> None:
+    frame = seasonal_series()
+    quiet = date(2026, 10, 14)  # logs stopped arriving for a day
+    frame.loc[frame.usage_date == quiet, "cost"] = 0.0
+    [(day, kinds)] = _only(frame)
+    assert day == quiet and "drop" in kinds
+    [anomaly] = detect(frame, DAYS)
+    assert anomaly.direction == "drop" and anomaly.actual == 0 and anomaly.expected > Decimal(90)
+
+
+def test_a_credit_day_is_one_drop_and_does_not_poison_the_days_after() -> None:
+    frame = seasonal_series()
+    credit = date(2026, 10, 7)
+    frame.loc[frame.usage_date == credit, "cost"] = -250.0
+    assert _only(frame) == [(credit, ("robust_z", "drop"))]
+
+
+def test_a_series_starting_mid_period_alarms_once_on_its_first_day() -> None:
+    # a Savings Plan appearing at $240 a day: new spend on its first day, then the new normal, never a week later
+    plan = pd.DataFrame({"usage_date": DAYS[45:], "dimension": "service", "key": "Savings Plans", "cost": 240.0})
+    assert _only(pd.concat([seasonal_series(), plan]), "Savings Plans") == [(DAYS[45], ("new_spend",))]
+
+
+def test_a_monthly_charge_is_news_the_first_month_only() -> None:
+    fee = pd.DataFrame({"usage_date": [d for d in DAYS if d.day == 1], "dimension": "service", "key": "Route 53",
+                        "cost": 50.0})  # fmt: skip
+    base = pd.DataFrame({"usage_date": DAYS, "dimension": "service", "key": "Route 53", "cost": 0.0})
+    frame = pd.concat([base, fee]).groupby(["usage_date", "dimension", "key"], as_index=False)["cost"].sum()
+    # the data starts on the first fee; September's and October's recur on the same day of the month before
+    assert _only(frame, "Route 53") == []
+    # a fee that did not come the month before is news
+    frame.loc[(frame.usage_date == date(2026, 9, 1)), "cost"] = 0.0
+    assert _only(frame, "Route 53") == [(date(2026, 10, 1), ("new_spend",))]
+
+
+def test_a_level_shift_alarms_once_then_is_the_new_normal() -> None:
+    frame = seasonal_series()
+    shift = date(2026, 9, 16)
+    frame.loc[frame.usage_date >= shift, "cost"] *= 2.5
+    assert [day for day, _ in _only(frame)] == [shift]
+
+
+def test_all_zero_and_one_day_series_raise_nothing() -> None:
+    zero = pd.DataFrame({"usage_date": DAYS, "dimension": "team", "key": "zero", "cost": 0.0})
+    one = pd.DataFrame({"usage_date": [DAYS[-1]], "dimension": "team", "key": "one", "cost": 500.0})
+    assert detect(zero, DAYS) == []
+    assert detect(one, DAYS) == []
+
+
+def test_contributors_are_only_what_moved_and_follow_a_drop() -> None:
+    rows = [(d, "u-01", "gpt-4o", 10.0) for d in DAYS] + [(d, "u-02", "haiku", 5.0) for d in DAYS[:-1]]
+    detail = pd.DataFrame(rows, columns=["usage_date", "user_id", "model", "cost"])
+    drop = Anomaly(DAYS[-1], "total", "all", ("robust_z", "drop"), Decimal(10), Decimal(15), -9.0)
+    top = top_contributors(detail, drop, ["user_id", "model"], n=3)
+    assert [(d, v, c) for d, v, c in top] == [("user_id", "u-02", Decimal(-5)), ("model", "haiku", Decimal(-5))]
