@@ -102,7 +102,7 @@ def detect(costs: pd.DataFrame, days: list[date], thresholds: AnomalyThresholds 
         # series that is there from the start has only its own days.
         index = pd.date_range(data_start, max(series.index.max(), pd.Timestamp(max(days))))
         full = series.reindex(index, fill_value=0).astype(float)
-        for flag in flag_points(full.to_numpy(), settings, start_phase=int(index[0].dayofweek)):
+        for flag in flag_points(full.to_numpy(), settings, start_phase=int(index[0].day_of_week)):
             stamp = index[flag.index]
             if not flag.alarm or stamp not in wanted:
                 continue
@@ -126,7 +126,7 @@ def top_contributors(detail: pd.DataFrame, anomaly: Anomaly, dimensions: list[st
     frame = detail.assign(usage_date=pd.to_datetime(detail["usage_date"]))
     day = pd.Timestamp(anomaly.day)
     past = frame[(frame.usage_date < day) & (frame.usage_date >= day - pd.Timedelta(days=window_days))]
-    past = past[past.usage_date.dt.dayofweek == day.dayofweek]
+    past = past[past.usage_date.dt.day_of_week == day.day_of_week]
     weeks = max(past.usage_date.nunique(), 1)
     changes = []
     for dimension in dimensions:

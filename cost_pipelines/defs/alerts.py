@@ -188,7 +188,7 @@ def cost_alerts(
         due = due_notifications(con, now)
         holds = active_holds(con, now)
     # The warehouse is closed here: every send happens outside a write connection.
-    report = deliver(warehouse.connect, due, holds, channels, problems, policy, notifier.secrets(), context.run_id,
+    report = deliver(warehouse.connect, due, holds, channels, problems, policy, notifier.secrets(), context.run.run_id,
                      lease_for(notifier.timeout_seconds), lambda: datetime.now(UTC))  # fmt: skip
     for alert in new:
         context.log.info(f"alert {alert.alert_id} [{alert.severity}] {alert.title}")

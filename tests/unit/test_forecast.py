@@ -24,7 +24,7 @@ WEEKLY = np.array([1.0, 1.05, 1.1, 1.05, 1.0, 0.7, 0.65])  # Monday first
 def synthetic(days: int, end: date = AS_OF, level: float = 100.0, trend: float = 0.3, noise: float = 3.0, seed=1):
     index = pd.date_range(end=pd.Timestamp(end), periods=days, freq="D")
     rng = np.random.default_rng(seed)
-    values = (level + trend * np.arange(days)) * WEEKLY[index.dayofweek] + rng.normal(0, noise, days)
+    values = (level + trend * np.arange(days)) * WEEKLY[index.day_of_week] + rng.normal(0, noise, days)
     return pd.Series(values, index=index)
 
 
@@ -159,7 +159,7 @@ def test_log_scale_models_compete_only_for_series_with_spend_every_day():
     index = pd.date_range(end=pd.Timestamp(AS_OF), periods=92, freq="D")
     rng = np.random.default_rng(7)
     # multiplicative weekly pattern and lognormal day-to-day noise, like LLM spend
-    skewed = pd.Series(20 * WEEKLY[index.dayofweek] * rng.lognormal(0, 0.35, len(index)), index=index)
+    skewed = pd.Series(20 * WEEKLY[index.day_of_week] * rng.lognormal(0, 0.35, len(index)), index=index)
     forecast = forecast_series("provider", "anthropic", skewed, AS_OF, Decimal(0))
     assert {"log_ets_damped_trend", "log_sarimax", "log_combination"} <= set(forecast.backtests)
     assert all(forecast.backtests[name].days == 28 for name in ("log_ets_damped_trend", "log_sarimax"))
