@@ -82,8 +82,7 @@ def flag_points(
             judged_before = False
             continue
         centre, spread = _expected_and_scale(np.fromiter(base, float), np.fromiter(phases, int), phase, s.season)
-        magnitude = abs(float(np.expm1(centre))) if s.log_scale else abs(centre)
-        floor = s.scale_floor * (1.0 if s.log_scale else max(magnitude, 1e-12))
+        floor = s.scale_floor * (1.0 if s.log_scale else max(abs(centre), 1e-12))  # on log cost: a share already
         scale = max(spread, floor)
         score = (x - centre) / scale
         expected = float(np.expm1(centre)) if s.log_scale else centre

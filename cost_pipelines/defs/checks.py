@@ -17,7 +17,7 @@ from cost_pipelines.defs.dbt import cost_dbt_models
 from cost_pipelines.defs.focus import FOCUS_CHARGES
 from cost_pipelines.defs.ingest import LLM_QUARANTINE, LLM_REQUESTS
 from cost_pipelines.defs.metadata import markdown_table
-from cost_pipelines.defs.partitions import daily_partitions
+from cost_pipelines.defs.partitions import daily_partitions, partition_days
 from cost_pipelines.money import exact
 from cost_pipelines.resources import WarehouseResource
 
@@ -38,22 +38,19 @@ DayCheck = Callable[[duckdb.DuckDBPyConnection, date, date], dg.AssetCheckResult
 
 
 def evaluate_each_day(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, day: DayCheck
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, day_check: DayCheck
 ) -> Iterator[CheckEvent]:
     """The check's result for every partition day. A run over one day returns its result as usual; a run over a
     range of days (a single-run backfill) would record one result for no partition, which the UI lists as every
     day skipped, so each day gets its own evaluation, against that day's latest materialization."""
+    days = partition_days(context)
+    with warehouse.connect(read_only=True) as con:
+        results = {day.isoformat(): day_check(con, day, day + timedelta(days=1)) for day in days}
     if context.has_partition_key:
-        window = context.partition_time_window
-        with warehouse.connect(read_only=True) as con:
-            result = day(con, window.start.date(), window.end.date())
-        yield result
+        yield from results.values()
         return
     [spec] = context.check_specs
-    keys = list(context.partition_keys)
-    with warehouse.connect(read_only=True) as con:
-        results = {key: day(con, *_day_bounds(key)) for key in keys}
-    targets = _latest_materializations(context.instance, spec.asset_key, keys)
+    targets = _latest_materializations(context.instance, spec.asset_key, list(results))
     for key, result in results.items():
         yield dg.AssetCheckEvaluation(
             asset_key=spec.asset_key,
@@ -66,14 +63,8 @@ def evaluate_each_day(
             partition=key,
             target_materialization_data=targets.get(key),
         )
-    yield dg.Output(
-        None, output_name=context.op_execution_context.assets_def.get_output_name_for_asset_check_key(spec.key)
-    )
-
-
-def _day_bounds(key: str) -> tuple[date, date]:
-    window = daily_partitions.time_window_for_partition_key(key)
-    return window.start.date(), window.end.date()
+    assets_def = context.op_execution_context.assets_def
+    yield dg.Output(None, output_name=assets_def.get_output_name_for_asset_check_key(spec.key))
 
 
 def _latest_materializations(

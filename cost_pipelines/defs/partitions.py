@@ -10,7 +10,7 @@ daily_partitions = dg.DailyPartitionsDefinition(start_date=settings.partitions_s
 single_run = dg.BackfillPolicy.single_run()
 
 
-def partition_days(context: dg.AssetExecutionContext) -> list[date]:
+def partition_days(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> list[date]:
     """Every UTC day of the run's partition window (one for a daily run, all of them for a backfill range)."""
     window = context.partition_time_window
     start, end = window.start.date(), window.end.date()
