@@ -5,6 +5,7 @@ Everything that reads or writes the DuckDB warehouse runs inside a Dagster run, 
 """
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
@@ -30,10 +31,10 @@ from cost_pipelines.alerts.outbox import (
     waiting_channels,
 )
 from cost_pipelines.alerts.scope_values import budget_scopes, unknown_scope_values
-from cost_pipelines.alerts.status import budget_status, restated_periods
+from cost_pipelines.alerts.status import BudgetStatus, budget_status, restated_periods
 from cost_pipelines.alerts.status_store import stored_as_of_days_after, write_status
 from cost_pipelines.defs.analytics import COST_ANOMALIES, FCT_COSTS, SPEND_FORECAST
-from cost_pipelines.defs.metadata import markdown_table
+from cost_pipelines.defs.metadata import markdown_table, results_by_day
 from cost_pipelines.defs.owners import OWNERS_ALERTS
 from cost_pipelines.defs.partitions import daily_partitions, partition_days, single_run
 from cost_pipelines.defs.run_failures import failures_after
@@ -61,7 +62,9 @@ COST_ALERTS = dg.AssetKey(["alerts", "cost_alerts"])
         "problem named; nothing is half-applied. Rows in analytics.budget_status."
     ),
 )
-def budget_status_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def budget_status_asset(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
     path = settings.budgets_path()
     budgets = load_budgets(path)  # raises, naming the path or every problem by budget and field; writes nothing
     days = partition_days(context)
@@ -75,29 +78,36 @@ def budget_status_asset(context: dg.AssetExecutionContext, warehouse: WarehouseR
         context.log.warning(u.message)
     with warehouse.connect() as con:
         write_status(con, days, statuses, refreshed)
-    last = [s for s in statuses if s.as_of == days[-1]]
-    table = [
-        (s.budget.name, s.budget.scope_label, s.budget.period, f"${s.spent:,.2f}", f"${s.budget.limit_usd:,.2f}",
-         f"{s.percent_used:.1f}%", ",".join(map(str, s.thresholds_crossed)) or "-",
-         "" if s.forecast_p80 is None else f"${s.forecast_p80:,.2f}", s.days_left)
-        for s in sorted(last, key=lambda s: -s.percent_used)
-    ]  # fmt: skip
-    columns = ["budget", "scope", "period", "spent", "limit", "used", "thresholds crossed", "p80 at month end",
-               "days left"]  # fmt: skip
-    return dg.MaterializeResult(
-        metadata={
+    yield from results_by_day(
+        days,
+        {day: _status_metadata(day, [s for s in statuses if s.as_of == day]) for day in days},
+        {
             "budgets_file": str(path),
             "budgets": len(budgets),
-            "as_of": days[-1].isoformat(),
-            "over_limit": sum(1 for s in last if s.percent_used >= 100),
             "later_days_refreshed": dg.MetadataValue.json(sorted(d.isoformat() for d in later)),
             "later_statuses_refreshed": len(refreshed),
             "unknown_scope_values": dg.MetadataValue.md(
                 "\n".join(f"- {u.message}" for u in unknown) or "_every budget's scope appears in the cost data_"
             ),
-            "status": dg.MetadataValue.md(markdown_table(columns, table)),
-        }
+        },
+        BUDGET_STATUS,
     )
+
+
+def _status_metadata(day: date, statuses: list[BudgetStatus]) -> dict[str, object]:
+    table = [
+        (s.budget.name, s.budget.scope_label, s.budget.period, f"${s.spent:,.2f}", f"${s.budget.limit_usd:,.2f}",
+         f"{s.percent_used:.1f}%", ",".join(map(str, s.thresholds_crossed)) or "-",
+         "" if s.forecast_p80 is None else f"${s.forecast_p80:,.2f}", s.days_left)
+        for s in sorted(statuses, key=lambda s: -s.percent_used)
+    ]  # fmt: skip
+    columns = ["budget", "scope", "period", "spent", "limit", "used", "thresholds crossed", "p80 at month end",
+               "days left"]  # fmt: skip
+    return {
+        "as_of": day.isoformat(),
+        "over_limit": sum(1 for s in statuses if s.percent_used >= 100),
+        "status": dg.MetadataValue.md(markdown_table(columns, table)),
+    }
 
 
 class AlertsConfig(dg.Config):

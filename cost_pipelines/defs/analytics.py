@@ -1,6 +1,7 @@
 """Analytics assets over the unified cost fact."""
 
 import json
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 
@@ -10,8 +11,8 @@ import pyarrow as pa
 from dagster_dbt import get_asset_key_for_model
 from pydantic import Field
 
-from cost_pipelines.analytics.anomalies import AnomalyThresholds, detect, explain, series_from_detail
-from cost_pipelines.analytics.daily_report import load_report, render_markdown, write_reports
+from cost_pipelines.analytics.anomalies import Anomaly, AnomalyThresholds, detect, explain, series_from_detail
+from cost_pipelines.analytics.daily_report import DailyReport, load_report, render_markdown, write_reports
 from cost_pipelines.analytics.forecast import ForecastSettings, SeriesForecast, forecast_many
 from cost_pipelines.analytics.forecast_store import write_forecasts
 from cost_pipelines.analytics.recommendation_inputs import recommend
@@ -23,7 +24,7 @@ from cost_pipelines.analytics.recommendations import (
 )
 from cost_pipelines.analytics.series import load_cost_series
 from cost_pipelines.defs.dbt import cost_dbt_models
-from cost_pipelines.defs.metadata import markdown_table
+from cost_pipelines.defs.metadata import markdown_table, results_by_day, window_label
 from cost_pipelines.defs.owners import OWNERS_ANALYTICS
 from cost_pipelines.defs.partitions import daily_partitions, last_day, partition_days, single_run
 from cost_pipelines.money import usd
@@ -83,7 +84,7 @@ class AnomalyConfig(dg.Config):
 )
 def cost_anomalies(
     context: dg.AssetExecutionContext, config: AnomalyConfig, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
     days = partition_days(context)
     start, end = days[0], days[-1] + timedelta(days=1)
     thresholds = AnomalyThresholds(**config.model_dump())
@@ -119,20 +120,28 @@ def cost_anomalies(
                 "now() FROM _anomalies"
             )
         con.unregister("_anomalies")
+    yield from results_by_day(
+        days,
+        {day: _anomaly_metadata([a for a in found if a.day == day]) for day in days},
+        {"days_judged": len(days)} | ({"anomalies_in_window": len(found)} if len(days) > 1 else {}),
+        COST_ANOMALIES,
+    )
+
+
+def _anomaly_metadata(found: list[Anomaly]) -> dict[str, object]:
     table = [
         (a.day, a.dimension, a.key, ",".join(a.kinds), a.actual, a.expected,
          "; ".join(f"{d}={v} ({c:+,.2f})" for d, v, c in a.contributors))
         for a in sorted(found, key=lambda a: a.actual - a.expected, reverse=True)[:15]
     ]  # fmt: skip
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": len(found),
-            "days_judged": len(days),
-            "anomalies": dg.MetadataValue.md(
-                markdown_table(["day", "dimension", "series", "kinds", "actual", "expected", "top contributors"], table)
-            ),
-        }
-    )
+    columns = ["day", "dimension", "series", "kinds", "actual", "expected", "top contributors"]
+    return {"dagster/row_count": len(found), "anomalies": dg.MetadataValue.md(markdown_table(columns, table))}
+
+
+def _made_once(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """A run of many days makes this once, as of its last day; every partition of the run shows that one result."""
+    days = partition_days(context)
+    return {"window": f"{window_label(days)}, made once as of the last day"} if len(days) > 1 else {}
 
 
 class ForecastConfig(dg.Config):
@@ -195,6 +204,7 @@ def spend_forecast(
     total = next((f for f in forecasts if f.dimension == "total"), None)
     methods = pd.Series([f.method for f in forecasts], dtype="object").value_counts().to_dict()
     metadata: dict[str, object] = {
+        **_made_once(context),
         "as_of": as_of.isoformat(),
         "series": len(forecasts),
         "methods": dg.MetadataValue.json(methods),
@@ -302,8 +312,9 @@ def recommendations(
     ]
     return dg.MaterializeResult(
         metadata={
+            **_made_once(context),
             "as_of": as_of.isoformat(),
-            "window": f"{window.start} .. {window.end} ({window.days} days)",
+            "lookback": f"{window.start} .. {window.end} ({window.days} days)",
             "dagster/row_count": len(found),
             "by_kind": dg.MetadataValue.json(by_kind),
             # overlapping recommendations (model switch and batch on the same requests) are not additive
@@ -327,23 +338,29 @@ def recommendations(
         "Markdown in the materialization, one row per day in analytics.daily_report."
     ),
 )
-def daily_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def daily_report(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
     days = partition_days(context)
     with warehouse.connect(read_only=True) as con:
         reports = [load_report(con, day) for day in days]
     with warehouse.connect() as con:
         write_reports(con, reports)
-    last = reports[-1]
+    yield from results_by_day(
+        days, {r.day: _report_metadata(r) for r in reports}, {"reports_written": len(reports)}, DAILY_REPORT
+    )
+
+
+def _report_metadata(report: DailyReport) -> dict[str, object]:
     metadata: dict[str, object] = {
-        "report_date": last.day.isoformat(),
-        "reports_written": len(reports),
-        "total_usd": dg.MetadataValue.float(float(last.total)),
-        "total": usd(last.total),
-        "anomalies": len(last.anomalies),
-        "report": dg.MetadataValue.md(render_markdown(last)),
+        "report_date": report.day.isoformat(),
+        "total_usd": dg.MetadataValue.float(float(report.total)),
+        "total": usd(report.total),
+        "anomalies": len(report.anomalies),
+        "report": dg.MetadataValue.md(render_markdown(report)),
     }
-    change = last.change(last.total, last.day_before)
+    change = report.change(report.total, report.day_before)
     if change is not None:
         metadata["change_vs_day_before"] = dg.MetadataValue.float(round(float(change), 4))
         metadata["change_vs_day_before_percent"] = f"{float(change):+.1%}"
-    return dg.MaterializeResult(metadata=metadata)
+    return metadata

@@ -1,20 +1,23 @@
 """AWS Cost Explorer ingest: one paginated request sequence per run over a trailing window of days."""
 
+from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 
 import dagster as dg
 
 from cost_pipelines.aws.cost_explorer import (
     RESTATED_DAYS,
     CostExplorerQuery,
+    CostRow,
     fetch_pages,
     group_by,
     parse_pages,
 )
 from cost_pipelines.aws.load import replace_window
-from cost_pipelines.defs.metadata import query_markdown
+from cost_pipelines.defs.metadata import query_markdown, results_by_day
 from cost_pipelines.defs.owners import OWNERS_INGEST
-from cost_pipelines.defs.partitions import daily_partitions, single_run
+from cost_pipelines.defs.partitions import daily_partitions, partition_days, single_run
 from cost_pipelines.money import usd
 from cost_pipelines.resources import CostExplorerResource, WarehouseResource
 
@@ -50,7 +53,7 @@ def aws_cost_explorer_daily(
     config: CostExplorerConfig,
     warehouse: WarehouseResource,
     cost_explorer: CostExplorerResource,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
     window = context.partition_time_window
     # restated days are re-pulled, but never days before the pipeline starts (their facts would be partial)
     first_day = daily_partitions.start.date()
@@ -68,20 +71,32 @@ def aws_cost_explorer_daily(
             [query.start, query.end],
         )
     context.log.info(f"Cost Explorer {query.start}..{query.end} (end exclusive): {fetched.requests} requests")
-    total = sum((r.unblended_cost for r in rows), start=0)
-    return dg.MaterializeResult(
-        metadata={
-            "days": len(query.days()),
-            "window": f"{query.start} .. {query.end} (end exclusive)",
+    days = partition_days(context)
+    pulled = _dollars("pulled_unblended_cost", rows)
+    yield from results_by_day(
+        days,
+        {
+            day: _dollars("unblended_cost", [r for r in rows if r.usage_date == day])
+            | {"dagster/row_count": sum(1 for r in rows if r.usage_date == day)}
+            for day in days
+        },
+        {
+            "days_pulled": len(query.days()),
+            # Cost Explorer restates recent days: the days before the run's first are pulled and replaced too
+            "pulled": f"{query.start} .. {query.end} (end exclusive)",
             "groups": len({(r.value_1, r.value_2) for r in rows if r.value_1 is not None}),
             "requests": fetched.requests,
             "retries": fetched.retries,
-            "unblended_cost_usd": dg.MetadataValue.float(float(total)),
-            "unblended_cost_usd_exact": str(total),
-            "unblended_cost": usd(total),
+            **pulled,
+            "pulled_row_count": len(rows),
             "estimated_days": dg.MetadataValue.json(sorted({str(r.usage_date) for r in rows if r.is_estimated})),
             "source": "recorded sample" if cost_explorer.use_recorded() else "AWS Cost Explorer",
-            "dagster/row_count": len(rows),
             "preview": dg.MetadataValue.md(preview),
-        }
+        },
+        AWS_COST_EXPLORER,
     )
+
+
+def _dollars(name: str, rows: list[CostRow]) -> dict[str, object]:
+    total = sum((r.unblended_cost for r in rows), start=Decimal(0))
+    return {name: usd(total), f"{name}_usd": dg.MetadataValue.float(float(total)), f"{name}_usd_exact": str(total)}

@@ -1,9 +1,13 @@
 """FOCUS export ingest: charges whose period starts in the partition's days."""
 
+from collections.abc import Iterator
+from datetime import timedelta
+
 import dagster as dg
 
+from cost_pipelines.defs.metadata import results_by_day
 from cost_pipelines.defs.owners import OWNERS_INGEST
-from cost_pipelines.defs.partitions import daily_partitions, single_run
+from cost_pipelines.defs.partitions import daily_partitions, partition_days, single_run
 from cost_pipelines.focus.load import load_window
 from cost_pipelines.resources import FocusExportsResource, WarehouseResource
 
@@ -32,24 +36,30 @@ FOCUS_CHARGES = dg.AssetKey(["raw", "focus_charges"])
     partitions_def=daily_partitions,
     backfill_policy=single_run,
 )
-def focus_charges(context: dg.AssetExecutionContext, warehouse: WarehouseResource, focus_exports: FocusExportsResource):
-    window = context.partition_time_window
+def focus_charges(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, focus_exports: FocusExportsResource
+) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
+    days = partition_days(context)
     with warehouse.connect() as con:
-        report = load_window(con, focus_exports.path(), window.start.date(), window.end.date())
-        by_provider = con.execute(
-            "SELECT provider_name, sum(billed_cost) FROM raw.focus_charges "
-            "WHERE CAST(timezone('UTC', charge_period_start) AS DATE) >= ? "
-            "AND CAST(timezone('UTC', charge_period_start) AS DATE) < ? GROUP BY 1 ORDER BY 2 DESC",
-            [window.start.date(), window.end.date()],
+        report = load_window(con, focus_exports.path(), days[0], days[-1] + timedelta(days=1))
+        by_day = con.execute(
+            "SELECT CAST(timezone('UTC', charge_period_start) AS DATE) AS charge_day, provider_name, count(*), "
+            "sum(billed_cost) FROM raw.focus_charges "
+            "WHERE CAST(timezone('UTC', charge_period_start) AS DATE) BETWEEN ? AND ? GROUP BY ALL ORDER BY 4 DESC",
+            [days[0], days[-1]],
         ).fetchall()
-    yield dg.MaterializeResult(
-        asset_key=FOCUS_CHARGES,
-        metadata={
-            "files": report.files,
-            "rows_in_window": report.rows_in,
-            "dagster/row_count": report.rows_kept,
-            "billed_cost_by_provider": dg.MetadataValue.json({p: str(c) for p, c in by_provider}),
-        },
+    each_day = {
+        day: {
+            "dagster/row_count": sum(rows for d, _, rows, _ in by_day if d == day),
+            "billed_cost_by_provider": dg.MetadataValue.json({p: str(c) for d, p, _, c in by_day if d == day}),
+        }
+        for day in days
+    }
+    yield from results_by_day(
+        days,
+        each_day,
+        {"files": report.files, "rows_in_window": report.rows_in, "window_rows_kept": report.rows_kept},
+        FOCUS_CHARGES,
     )
     yield dg.MaterializeResult(
         asset_key=dg.AssetKey(["raw", "focus_charges_quarantine"]), metadata={"quarantined": report.quarantined}

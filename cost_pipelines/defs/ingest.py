@@ -7,7 +7,7 @@ from datetime import timedelta
 import dagster as dg
 from pydantic import Field
 
-from cost_pipelines.defs.metadata import query_markdown
+from cost_pipelines.defs.metadata import query_markdown, results_by_day
 from cost_pipelines.defs.owners import OWNERS_INGEST
 from cost_pipelines.defs.partitions import daily_partitions, single_run
 from cost_pipelines.defs.provider_usage import PROVIDER_USAGE_PAGES
@@ -106,7 +106,7 @@ def llm_requests(
     warehouse: WarehouseResource,
     llm_logs: LlmLogSourceResource,
     provider_usage: ProviderUsageResource,
-) -> Iterator[dg.MaterializeResult]:
+) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
     source: LogSource = llm_logs.source()
     if provider_usage.configured():
         source = CombinedSource((source, provider_usage.pages_source()))
@@ -143,39 +143,24 @@ def llm_requests(
             "ORDER BY 1"
         ).fetchall()
 
-    reasons: Counter[str] = Counter()
-    for r in reports:
-        reasons.update(r.quarantine_reasons)
-    yield dg.MaterializeResult(
-        asset_key=LLM_REQUESTS,
-        metadata={
-            "days": len(reports),
-            "files": sum(r.files for r in reports),
-            "rows_in": sum(r.rows_in for r in reports),
-            "rows_kept": sum(r.rows_kept for r in reports),
-            "quarantined": sum(r.quarantined for r in reports),
-            "duplicates_dropped": sum(r.duplicates for r in reports),
-            # records of a tool that are no LLM request (a Langfuse trace's spans): counted, not kept
-            "records_not_requests": sum(r.not_requests for r in reports),
-            "files_kept_as_they_arrived": sum(r.files_kept_as_is for r in reports),
-            # provider bodies the SQL reader does not vouch for, read by genai-prices' extractors in Python
-            "bodies_read_in_python": sum(r.read_in_python for r in reports),
-            "skipped_files": dg.MetadataValue.json(sorted(f for r in reports for f in r.skipped_files)),
-            "unreadable_files": dg.MetadataValue.json(
-                [{"day": str(r.day), "file": u.source, "reason": u.reason} for r in reports for u in r.unreadable_files]
-            ),
-            "dagster/row_count": sum(r.rows_kept for r in reports),
-            "source": source.describe(),
-            "preview": dg.MetadataValue.md(preview),
-        },
+    days = [r.day for r in reports]
+    window_totals = {f"window_{k}": v for k, v in _counts(reports).items()} | {
+        "window_unreadable_files": _unreadable(reports)
+    }
+    yield from results_by_day(
+        days,
+        {r.day: _day_metadata(r) for r in reports},
+        {"days": len(reports), "source": source.describe(), "preview": dg.MetadataValue.md(preview)}
+        | (window_totals if len(reports) > 1 else {}),
+        LLM_REQUESTS,
     )
-    yield dg.MaterializeResult(
-        asset_key=LLM_QUARANTINE,
-        metadata={
-            "dagster/row_count": sum(r.quarantined for r in reports),
-            "reasons": dg.MetadataValue.json(dict(reasons.most_common())),
-            "unreadable_files": sum(len(r.unreadable_files) for r in reports),
-        },
+    yield from results_by_day(
+        days,
+        {r.day: _quarantine_metadata([r]) for r in reports},
+        {}
+        if len(reports) == 1
+        else {f"window_{k.removeprefix('dagster/')}": v for k, v in _quarantine_metadata(reports).items()},
+        LLM_QUARANTINE,
     )
     yield dg.MaterializeResult(
         asset_key=LLM_USAGE_OVERLAPS,
@@ -199,6 +184,46 @@ def llm_requests(
             "genai_prices_version": genai_prices_version(),
         },
     )
+
+
+def _counts(reports: list[DayReport]) -> dict[str, int]:
+    return {
+        "files": sum(r.files for r in reports),
+        "rows_in": sum(r.rows_in for r in reports),
+        "rows_kept": sum(r.rows_kept for r in reports),
+        "quarantined": sum(r.quarantined for r in reports),
+        "duplicates_dropped": sum(r.duplicates for r in reports),
+        # records of a tool that are no LLM request (a Langfuse trace's spans): counted, not kept
+        "records_not_requests": sum(r.not_requests for r in reports),
+        "files_kept_as_they_arrived": sum(r.files_kept_as_is for r in reports),
+        # provider bodies the SQL reader does not vouch for, read by genai-prices' extractors in Python
+        "bodies_read_in_python": sum(r.read_in_python for r in reports),
+    }
+
+
+def _day_metadata(report: DayReport) -> dict[str, object]:
+    return _counts([report]) | {
+        "dagster/row_count": report.rows_kept,
+        "skipped_files": dg.MetadataValue.json(sorted(report.skipped_files)),
+        "unreadable_files": _unreadable([report]),
+    }
+
+
+def _unreadable(reports: list[DayReport]) -> dg.MetadataValue:
+    return dg.MetadataValue.json(
+        [{"day": str(r.day), "file": u.source, "reason": u.reason} for r in reports for u in r.unreadable_files]
+    )
+
+
+def _quarantine_metadata(reports: list[DayReport]) -> dict[str, object]:
+    reasons: Counter[str] = Counter()
+    for r in reports:
+        reasons.update(r.quarantine_reasons)
+    return {
+        "dagster/row_count": sum(r.quarantined for r in reports),
+        "reasons": dg.MetadataValue.json(dict(reasons.most_common())),
+        "unreadable_files": sum(len(r.unreadable_files) for r in reports),
+    }
 
 
 @dg.asset(

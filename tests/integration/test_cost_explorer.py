@@ -191,6 +191,9 @@ def test_the_asset_succeeds_through_throttling_and_reports_the_retries(
     (materialization,) = [e.materialization for e in result.get_asset_materialization_events()]
     metadata = materialization.metadata
     assert metadata["retries"].value == 2 and metadata["requests"].value == 1
-    assert metadata["unblended_cost_usd_exact"].value == "3.75"
+    # the partition's own day, and the three days pulled with it (Cost Explorer restates recent days)
+    assert metadata["unblended_cost_usd_exact"].value == "1.25" and metadata["unblended_cost"].value == "$1.25"
+    assert metadata["pulled_unblended_cost_usd_exact"].value == "3.75"
+    assert metadata["pulled"].value == "2026-08-01 .. 2026-08-04 (end exclusive)"
     assert metadata["estimated_days"].value == ["2026-08-03"]
     assert metadata["source"].value == "AWS Cost Explorer"

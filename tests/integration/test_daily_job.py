@@ -10,6 +10,7 @@ import pytest
 
 from cost_pipelines.definitions import defs
 from cost_pipelines.defs.checks import checks
+from cost_pipelines.money import usd
 from cost_pipelines.resources import (
     CostExplorerResource,
     FocusExportsResource,
@@ -89,6 +90,33 @@ def test_each_partition_of_one_run_shows_its_own_day(runs: tuple) -> None:
             assert (
                 window["window"].value.endswith(f"{len(DAYS)} days in one run") and "partition_row_count" not in window
             )
+    # the Python assets: each partition shows its own day, the run's event only the labelled window's figures
+    with connect(tmp / "warehouse.duckdb", read_only=True) as con:
+        kept = dict(con.execute("SELECT usage_date, count(*) FROM raw.llm_requests GROUP BY 1").fetchall())
+        billed = dict(con.execute("SELECT usage_date, sum(billed_cost) FROM marts.fct_costs GROUP BY 1").fetchall())
+        ce = dict(
+            con.execute("SELECT usage_date, sum(unblended_cost) FROM raw.aws_cost_explorer_daily GROUP BY 1").fetchall()
+        )
+        found = dict(con.execute("SELECT usage_date, count(*) FROM analytics.cost_anomalies GROUP BY 1").fetchall())
+        over = dict(con.execute(
+            "SELECT as_of, count(*) FILTER (WHERE percent_used >= 100) FROM analytics.budget_status GROUP BY 1"
+        ).fetchall())  # fmt: skip
+    for day in DAYS:
+        partition = day.isoformat()
+        assert latest[("raw/llm_requests", partition)]["rows_kept"].value == kept[day]
+        report = latest[("analytics/daily_report", partition)]
+        assert report["report_date"].value == partition and report["total"].value == usd(billed[day])
+        assert Decimal(latest[("raw/aws_cost_explorer_daily", partition)]["unblended_cost_usd_exact"].value) == ce[day]
+        assert latest[("analytics/cost_anomalies", partition)]["dagster/row_count"].value == found.get(day, 0)
+        status = latest[("alerts/budget_status", partition)]
+        assert status["as_of"].value == partition and status["over_limit"].value == over[day]
+    for asset in ("raw/llm_requests", "analytics/daily_report", "analytics/cost_anomalies", "alerts/budget_status"):
+        run_event = next(
+            e.materialization.metadata for e in results[0].get_asset_materialization_events()
+            if e.asset_key.to_user_string() == asset
+        )  # fmt: skip
+        assert run_event["window"].value.endswith(f"{len(DAYS)} days in one run"), asset
+        assert not {"rows_kept", "report_date", "as_of", "dagster/row_count"} & set(run_event), asset
     # money and ratios read as a person reads them, beside the exact values
     shown = {
         e.asset_key.to_user_string(): e.materialization.metadata for e in results[0].get_asset_materialization_events()
