@@ -17,6 +17,8 @@ PERIODS = ("daily", "weekly", "monthly", "quarterly", "yearly")
 SCOPE_KEYS = ("provider", "service", "model", "user", "team", "project")
 CHANNELS = ("slack", "email", "webhook", "file")
 ANOMALY_DIMENSIONS = ("total", "provider", "team", "service", "model")
+HOURLY_DIMENSIONS = ("provider", "model", "team", "user")
+SEVERITIES = ("info", "warning", "critical")
 DEFAULT_THRESHOLDS = (50, 80, 95, 100)
 FIELDS = {"name", "scope", "period", "limit_usd", "thresholds", "forecast_threshold", "hard_limit", "notify"}
 
@@ -158,12 +160,25 @@ class AnomalyAlerting:
     min_change_usd: Decimal = Decimal(10)  # actual minus expected, below this an anomaly is not worth a message
     dimensions: tuple[str, ...] = ANOMALY_DIMENSIONS
     max_age_days: int = 3  # older anomalies (a backfill of past months) are stored, never announced
+    drop_severity: str = "info"  # a fall in spend (logs stopped, a service off, a credit): worth knowing, seldom urgent
+
+
+@dataclass(frozen=True)
+class HourlyAlerting:
+    """Which hourly LLM spend anomalies of `llm_spend_hourly` (a runaway loop) become alerts, and where they go."""
+
+    notify: tuple[str, ...] = ()
+    min_change_usd: Decimal = Decimal(1)  # the hour's cost minus its expectation
+    dimensions: tuple[str, ...] = HOURLY_DIMENSIONS
+    severity: str = "critical"
+    max_age_hours: int = 6  # an older hour (history loaded late, a backfill) is stored, never announced
 
 
 @dataclass(frozen=True)
 class AlertingConfig:
     budgets: list[Budget] = field(default_factory=list)
     anomalies: AnomalyAlerting = AnomalyAlerting()
+    hourly_anomalies: HourlyAlerting = HourlyAlerting()
     run_failures: tuple[str, ...] = ()  # channels told when the daily job fails
 
 
@@ -181,25 +196,69 @@ def _anomaly_alerting(raw: object, problems: list[str]) -> AnomalyAlerting:
     if not isinstance(raw, dict):
         problems.append(f"{where}: must be a mapping with notify, min_change_usd, dimensions, max_age_days")
         return AnomalyAlerting()
-    for unknown in sorted(set(raw) - {"notify", "min_change_usd", "dimensions", "max_age_days"}):
+    for unknown in sorted(set(raw) - {"notify", "min_change_usd", "dimensions", "max_age_days", "drop_severity"}):
         problems.append(f"{where}, field '{unknown}': unknown field")
-    notify = _channels(raw.get("notify", []), where, problems)
-    minimum = Decimal(10)
+    return AnomalyAlerting(
+        _channels(raw.get("notify", []), where, problems),
+        _amount(raw, "min_change_usd", Decimal(10), where, problems),
+        _dimensions(raw, ANOMALY_DIMENSIONS, where, problems),
+        _whole(raw, "max_age_days", 3, "days", where, problems),
+        _severity(raw, "drop_severity", "info", where, problems),
+    )
+
+
+def _hourly_alerting(raw: object, problems: list[str]) -> HourlyAlerting:
+    where = "section 'hourly_anomalies'"
+    if raw is None:
+        return HourlyAlerting()
+    fields = {"notify", "min_change_usd", "dimensions", "severity", "max_age_hours"}
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: must be a mapping with {', '.join(sorted(fields))}")
+        return HourlyAlerting()
+    for unknown in sorted(set(raw) - fields):
+        problems.append(f"{where}, field '{unknown}': unknown field")
+    return HourlyAlerting(
+        _channels(raw.get("notify", []), where, problems),
+        _amount(raw, "min_change_usd", Decimal(1), where, problems),
+        _dimensions(raw, HOURLY_DIMENSIONS, where, problems),
+        _severity(raw, "severity", "critical", where, problems),
+        _whole(raw, "max_age_hours", 6, "hours", where, problems),
+    )
+
+
+def _amount(raw: dict, name: str, default: Decimal, where: str, problems: list[str]) -> Decimal:
     try:
-        minimum = Decimal(str(raw.get("min_change_usd", 10)))
-        if not minimum.is_finite() or minimum < 0:
+        value = Decimal(str(raw.get(name, default)))
+        if not value.is_finite() or value < 0:
             raise InvalidOperation
+        return value
     except InvalidOperation:
-        problems.append(f"{where}, field 'min_change_usd': {raw.get('min_change_usd')!r} is not an amount >= 0")
-    dimensions = raw.get("dimensions", list(ANOMALY_DIMENSIONS))
-    if not isinstance(dimensions, list) or not dimensions or any(d not in ANOMALY_DIMENSIONS for d in dimensions):
-        problems.append(f"{where}, field 'dimensions': {dimensions!r}: a list of {', '.join(ANOMALY_DIMENSIONS)}")
-        dimensions = list(ANOMALY_DIMENSIONS)
-    age = raw.get("max_age_days", 3)
-    if isinstance(age, bool) or not isinstance(age, int) or age < 1:
-        problems.append(f"{where}, field 'max_age_days': {age!r} is not a whole number of days >= 1")
-        age = 3
-    return AnomalyAlerting(notify, minimum, tuple(dimensions), age)
+        problems.append(f"{where}, field '{name}': {raw.get(name)!r} is not an amount >= 0")
+        return default
+
+
+def _dimensions(raw: dict, allowed: tuple[str, ...], where: str, problems: list[str]) -> tuple[str, ...]:
+    dimensions = raw.get("dimensions", list(allowed))
+    if not isinstance(dimensions, list) or not dimensions or any(d not in allowed for d in dimensions):
+        problems.append(f"{where}, field 'dimensions': {dimensions!r}: a list of {', '.join(allowed)}")
+        return allowed
+    return tuple(dimensions)
+
+
+def _whole(raw: dict, name: str, default: int, unit: str, where: str, problems: list[str]) -> int:
+    value = raw.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        problems.append(f"{where}, field '{name}': {value!r} is not a whole number of {unit} >= 1")
+        return default
+    return value
+
+
+def _severity(raw: dict, name: str, default: str, where: str, problems: list[str]) -> str:
+    value = raw.get(name, default)
+    if value not in SEVERITIES:
+        problems.append(f"{where}, field '{name}': {value!r}: one of {', '.join(SEVERITIES)}")
+        return default
+    return value
 
 
 def parse_config(text: str, source: str = "budgets.yaml") -> AlertingConfig:
@@ -214,9 +273,10 @@ def parse_config(text: str, source: str = "budgets.yaml") -> AlertingConfig:
     if not isinstance(document, dict) or not isinstance(document.get("budgets", []), list):
         raise BudgetConfigError(source, ["the file must hold a mapping with a 'budgets' list"])
     problems: list[str] = []
-    for unknown in sorted(set(document) - {"budgets", "anomalies", "run_failures"}):
-        problems.append(f"section '{unknown}': unknown (allowed: budgets, anomalies, run_failures)")
+    for unknown in sorted(set(document) - {"budgets", "anomalies", "hourly_anomalies", "run_failures"}):
+        problems.append(f"section '{unknown}': unknown (allowed: budgets, anomalies, hourly_anomalies, run_failures)")
     anomalies = _anomaly_alerting(document.get("anomalies"), problems)
+    hourly = _hourly_alerting(document.get("hourly_anomalies"), problems)
     run_failures_raw = document.get("run_failures") or {}
     if not isinstance(run_failures_raw, dict) or set(run_failures_raw) - {"notify"}:
         problems.append("section 'run_failures': must be a mapping with notify only")
@@ -226,7 +286,7 @@ def parse_config(text: str, source: str = "budgets.yaml") -> AlertingConfig:
     budgets = _parse_budget_list(document.get("budgets", []), problems)
     if problems:
         raise BudgetConfigError(source, problems)
-    return AlertingConfig(budgets, anomalies, run_failures)
+    return AlertingConfig(budgets, anomalies, hourly, run_failures)
 
 
 def parse_budgets(text: str, source: str = "budgets.yaml") -> list[Budget]:

@@ -8,10 +8,10 @@ gives the same keys, which the alert store already holds, so nothing is announce
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from cost_pipelines.alerts.budgets import AnomalyAlerting, period_bounds, severity
+from cost_pipelines.alerts.budgets import AnomalyAlerting, HourlyAlerting, period_bounds, severity
 from cost_pipelines.alerts.status import BudgetStatus
 from cost_pipelines.money import CENT, usd
 
@@ -181,7 +181,7 @@ def anomaly_alerts(rows: list[AnomalyRow], as_of: date, settings: AnomalyAlertin
             Alert(
                 key=f"anomaly|{r.dimension}|{r.series_key}|{r.usage_date}",
                 kind="anomaly",
-                severity=anomaly_severity(r.actual_usd, r.expected_usd),
+                severity=settings.drop_severity if change < 0 else anomaly_severity(r.actual_usd, r.expected_usd),
                 title=f"Unusual spend on {r.usage_date}: {r.dimension}={r.series_key}",
                 message=(
                     f"{r.dimension}={r.series_key} cost {usd(r.actual_usd)} on {r.usage_date}, against "
@@ -193,6 +193,59 @@ def anomaly_alerts(rows: list[AnomalyRow], as_of: date, settings: AnomalyAlertin
                 scope=f"{r.dimension}={r.series_key}",
                 spent_usd=r.actual_usd,
                 details={"expected_usd": str(r.expected_usd), "kinds": r.kinds, "contributors": r.contributors},
+            )
+        )
+    return alerts
+
+
+@dataclass(frozen=True)
+class HourlyAnomalyRow:
+    hour: datetime  # UTC
+    dimension: str
+    series_key: str
+    actual_usd: Decimal
+    expected_usd: Decimal
+    requests: int
+    expected_requests: float
+    contributors: list  # [[dimension, value, change], ...]
+    also: list  # the coarser series this hour's anomaly explains ("team=research", ...)
+
+
+def hourly_alerts(rows: list[HourlyAnomalyRow], now: datetime, settings: HourlyAlerting) -> list[Alert]:
+    """The first hour of each hourly spend episode, of the configured dimensions, large enough to tell; an hour
+    older than `max_age_hours` is recorded without a notification (history loaded late, not a loop running now)."""
+    alerts = []
+    for r in rows:
+        change = r.actual_usd - r.expected_usd
+        if r.dimension not in settings.dimensions or change < settings.min_change_usd:
+            continue
+        hour = r.hour.replace(tzinfo=UTC) if r.hour.tzinfo is None else r.hour
+        ratio = f"{r.actual_usd / r.expected_usd:.0f}x" if r.expected_usd > 0 else "new spend"
+        contributors = "; ".join(f"{d}={v} (+{usd(Decimal(c))})" for d, v, c in r.contributors)
+        message = (
+            f"{r.dimension}={r.series_key} cost {usd(r.actual_usd)} in the hour from {hour:%Y-%m-%d %H:%M} UTC, "
+            f"against {usd(r.expected_usd)} expected ({ratio}; {r.requests:,} requests against "
+            f"{r.expected_requests:,.0f})."
+            + (f" Top contributors: {contributors}." if contributors else "")
+            + (f" Also unusual in that hour: {', '.join(r.also)}." if r.also else "")
+        )
+        old = now - hour > timedelta(hours=settings.max_age_hours + 1)
+        details = {"hour": hour.isoformat(), "expected_usd": str(r.expected_usd), "requests": r.requests,
+                   "contributors": r.contributors, "also": r.also}  # fmt: skip
+        if old:
+            details["history"] = f"the hour is older than {settings.max_age_hours} hours: recorded, not sent"
+        alerts.append(
+            Alert(
+                key=f"hourly|{r.dimension}|{r.series_key}|{hour:%Y-%m-%dT%H}",
+                kind="hourly_anomaly",
+                severity=settings.severity,
+                title=f"Runaway LLM spend? {r.dimension}={r.series_key} at {hour:%Y-%m-%d %H}:00 UTC ({ratio})",
+                message=message,
+                as_of=hour.date(),
+                channels=() if old else settings.notify,
+                scope=f"{r.dimension}={r.series_key}",
+                spent_usd=r.actual_usd,
+                details=details,
             )
         )
     return alerts

@@ -12,13 +12,15 @@ import dagster as dg
 from pydantic import Field
 
 from cost_pipelines import settings
-from cost_pipelines.alerts.budgets import CHANNELS, load_budgets, load_config
+from cost_pipelines.alerts.budgets import CHANNELS, HourlyAlerting, load_budgets, load_config
 from cost_pipelines.alerts.delivery import active_holds, close_interrupted, deliver, lease_for
 from cost_pipelines.alerts.evaluate import (
     Alert,
     AnomalyRow,
+    HourlyAnomalyRow,
     anomaly_alerts,
     budget_alerts,
+    hourly_alerts,
     past_as_history,
     run_failure_alert,
 )
@@ -33,7 +35,8 @@ from cost_pipelines.alerts.outbox import (
 from cost_pipelines.alerts.scope_values import budget_scopes, unknown_scope_values
 from cost_pipelines.alerts.status import BudgetStatus, budget_status, restated_periods
 from cost_pipelines.alerts.status_store import stored_as_of_days_after, write_status
-from cost_pipelines.defs.analytics import COST_ANOMALIES, FCT_COSTS, SPEND_FORECAST
+from cost_pipelines.analytics.hourly_store import episode_alarms, latest_hour
+from cost_pipelines.defs.analytics import COST_ANOMALIES, FCT_COSTS, LLM_SPEND_HOURLY, SPEND_FORECAST
 from cost_pipelines.defs.metadata import markdown_table, results_by_day
 from cost_pipelines.defs.owners import OWNERS_ALERTS
 from cost_pipelines.defs.partitions import daily_partitions, partition_days, single_run
@@ -138,6 +141,15 @@ def _anomaly_rows(con, since: date, until: date) -> list[AnomalyRow]:
             for d, dim, key, kinds, actual, expected, c in rows]  # fmt: skip
 
 
+def _hourly_candidates(con, settings: HourlyAlerting) -> list[Alert]:
+    """Alerts of the hourly spend episodes of the last two days of data, aged against the newest hour of data."""
+    latest = latest_hour(con)
+    if latest is None:
+        return []
+    rows = [HourlyAnomalyRow(*row) for row in episode_alarms(con, latest - timedelta(days=2))]
+    return hourly_alerts(rows, latest.replace(tzinfo=UTC), settings)
+
+
 def announced_until(instance: dg.DagsterInstance) -> int | None:
     """How far the last successful alerts run read the instance's run failures (None: no run recorded it)."""
     latest = instance.fetch_materializations(COST_ALERTS, limit=1).records
@@ -152,14 +164,15 @@ def _run_finished(instance: dg.DagsterInstance, run_id: str) -> bool:
 
 @dg.asset(
     key=COST_ALERTS,
-    deps=[BUDGET_STATUS, COST_ANOMALIES],
+    deps=[BUDGET_STATUS, COST_ANOMALIES, LLM_SPEND_HOURLY],
     group_name="alerts",
     owners=OWNERS_ALERTS,
     kinds={"python", "duckdb", "slack", "email"},
     tags={"domain": "alerts"},
     description=(
         "Alerts, each raised once: a budget threshold reached by actual spend or by the p80 forecast (per budget, "
-        "period start, threshold), a recent anomaly, a failed daily run (read from the Dagster instance); then "
+        "period start, threshold), a recent anomaly, the first hour of runaway hourly LLM spend, a failed daily run "
+        "(read from the Dagster instance); then "
         "delivery of every notification due (Slack, email, signed webhook) with retries and backoff, the warehouse "
         "closed during each send. Tables alerts.cost_alerts, alerts.notification_log, "
         "alerts.notification_attempts. Requested by budget_alert_sensor and daily_job_failure_sensor."
@@ -186,6 +199,7 @@ def cost_alerts(
             since = as_of - timedelta(days=alerting.anomalies.max_age_days - 1)
             candidates += anomaly_alerts(_anomaly_rows(con, since, as_of), as_of, alerting.anomalies)
         candidates = past_as_history(candidates, today, alerting.anomalies.max_age_days)
+        candidates += _hourly_candidates(con, alerting.hourly_anomalies)
         candidates += [run_failure_alert(f.run_id, f.job_name, f.error, alerting.run_failures, as_of)
                        for f in failures]  # fmt: skip
         new = record_alerts(con, candidates, recipients, now)

@@ -36,6 +36,7 @@ COST_ANOMALIES = dg.AssetKey(["analytics", "cost_anomalies"])
 SPEND_FORECAST = dg.AssetKey(["analytics", "spend_forecast"])
 RECOMMENDATIONS = dg.AssetKey(["analytics", "recommendations"])
 DAILY_REPORT = dg.AssetKey(["analytics", "daily_report"])
+LLM_SPEND_HOURLY = dg.AssetKey(["analytics", "llm_spend_hourly"])  # defs/intraday.py
 FCT_COSTS = get_asset_key_for_model([cost_dbt_models], "fct_costs")
 PRICED_REQUESTS = get_asset_key_for_model([cost_dbt_models], "int_llm_requests_priced")
 SUMMED_REQUESTS = get_asset_key_for_model([cost_dbt_models], "int_llm_requests_summed")

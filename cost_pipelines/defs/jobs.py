@@ -6,9 +6,14 @@ import dagster as dg
 
 daily_cost_job = dg.define_asset_job(
     "daily_cost_job",
-    # alerts/cost_alerts is not a daily partition: budget_alert_sensor runs it in alerts_job
+    # not daily partitions: alerts/cost_alerts (budget_alert_sensor runs it in alerts_job) and the intraday assets
+    # (llm_logs_arrival_sensor runs them in intraday_llm_job)
     selection=dg.AssetSelection.groups("ingest", "transform", "analytics", "alerts", "reports")
-    - dg.AssetSelection.assets(dg.AssetKey(["alerts", "cost_alerts"])),
+    - dg.AssetSelection.assets(
+        dg.AssetKey(["alerts", "cost_alerts"]),
+        dg.AssetKey(["raw", "llm_requests_intraday"]),
+        dg.AssetKey(["analytics", "llm_spend_hourly"]),
+    ),
     description=(
         "Refresh prices, ingest one UTC day of LLM logs and cloud costs, rebuild that day in dbt, analyse it and "
         "evaluate the budgets, write the cost report and the metrics file."

@@ -147,7 +147,7 @@ def test_the_alerting_sections_are_validated_with_the_budgets() -> None:
     with pytest.raises(BudgetConfigError) as error:
         parse_config("budgets: []\nanomalies: {notify: [pager], max_age_days: 0}\nextra: 1\n")
     assert error.value.problems == [
-        "section 'extra': unknown (allowed: budgets, anomalies, run_failures)",
+        "section 'extra': unknown (allowed: budgets, anomalies, hourly_anomalies, run_failures)",
         "section 'anomalies', field 'notify': ['pager']: a list of slack, email, webhook, file",
         "section 'anomalies', field 'max_age_days': 0 is not a whole number of days >= 1",
     ]
