@@ -10,7 +10,7 @@ export DAGSTER_HOME ?= $(DATA_DIR)/dagster_home
 STAMP := $(VENV)/.installed
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: demo test install manifest ui docs lint bench bench-forecast bench-alerts bench-history clean
+.PHONY: demo test install manifest ui docs lint bench bench-forecast bench-hourly bench-alerts bench-history clean
 
 demo: $(STAMP) manifest
 	$(BIN)/cost-pipelines demo
@@ -50,6 +50,9 @@ bench: $(STAMP) manifest
 # needs the demo's warehouse (make demo)
 bench-forecast: $(STAMP)
 	$(BIN)/python bench/forecast.py
+
+bench-hourly: $(STAMP)
+	$(BIN)/python bench/hourly.py
 
 bench-alerts: $(STAMP) manifest
 	$(BIN)/python bench/alerts.py && $(BIN)/python bench/alert_delivery.py

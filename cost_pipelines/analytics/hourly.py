@@ -11,8 +11,8 @@ request count to rise too is what tells a loop (many requests) from an hour with
 
 A run of consecutive flagged hours of a series is one episode that alarms on its first hour. A series with no
 spend before, in data that has `min_history_days` of history, is new spend. A coarser series (provider, model,
-team) flagged in the same hour as the user who contributed most to its rise is folded into that user's anomaly,
-so one loop is one alarm, naming the user.
+team) flagged in the same hour as one of the users who contributed most to its rise is folded into that user's
+anomaly, so one loop is one alarm, naming the user.
 """
 
 from dataclasses import dataclass, field
@@ -201,14 +201,15 @@ def _anomaly(frame: pd.DataFrame, dimension: str, key: str, hour: pd.Timestamp, 
 
 
 def _fold(found: list[HourlyAnomaly]) -> list[HourlyAnomaly]:
-    """A coarser series whose top contributing user is flagged in the same hour becomes part of that user's
-    anomaly: one loop, one alarm."""
+    """A coarser series among whose top contributors is a user flagged in the same hour becomes part of that
+    user's anomaly: one loop, one alarm (the loop's requests may cost less than another user's heavier hour)."""
     users = {(a.hour, a.key): a for a in found if a.dimension == "user"}
     also: dict[tuple, list[str]] = {}
     folded = []
     for a in found:
-        top_user = next((v for d, v, _ in a.contributors if d == "user"), None) if a.dimension != "user" else None
-        if top_user is not None and (a.hour, top_user) in users:
+        flagged = [v for d, v, _ in a.contributors if d == "user" and (a.hour, v) in users]
+        top_user = flagged[0] if flagged and a.dimension != "user" else None
+        if top_user is not None:
             also.setdefault((a.hour, top_user), []).append(f"{a.dimension}={a.key}")
             folded.append(HourlyAnomaly(**{**a.__dict__, "alarm": False, "folded_into": f"user={top_user}"}))
         else:
