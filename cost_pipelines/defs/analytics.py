@@ -153,6 +153,7 @@ class ForecastConfig(dg.Config):
     min_recent_cost_usd: float = 1.0
     outlier_z: float = 5.0
     workers: int = 2
+    horizon_days: int | None = None  # forecast exactly this many days; default: to 30 days past the month end
 
 
 def _pct(value: float | None) -> str:
@@ -181,8 +182,9 @@ def _forecast_rows(forecasts: list[SeriesForecast]) -> list[tuple]:
     (
         "Daily spend forecast per series (total, provider, AWS service, team) from the last day of the run to 30 "
         "days past its month end, with 80 % and 95 % intervals and the month-end projection; the model is chosen "
-        "per series by a rolling-origin backtest against seasonal-naive. Rows in analytics.spend_forecast, one "
-        "summary per series in analytics.spend_forecast_series."
+        "per series by a rolling-origin backtest against naive and seasonal-naive, its intervals calibrated on the "
+        "backtest's errors. Rows in analytics.spend_forecast, one summary per series in "
+        "analytics.spend_forecast_series."
     ),
 )
 def spend_forecast(
@@ -191,7 +193,10 @@ def spend_forecast(
     # A backfill of many days forecasts once, from its last day: earlier as-of days would be forecasts of the past.
     as_of = last_day(context)
     settings = ForecastSettings(
-        backtest_weeks=config.backtest_weeks, min_history_days=config.min_history_days, outlier_z=config.outlier_z
+        backtest_weeks=config.backtest_weeks,
+        min_history_days=config.min_history_days,
+        outlier_z=config.outlier_z,
+        horizon_days=config.horizon_days,
     )
     with warehouse.connect(read_only=True) as con:
         series = load_cost_series(
@@ -219,7 +224,7 @@ def spend_forecast(
                     "MAPE",
                     "seasonal-naive MAPE",
                     "ratio",
-                    "80% coverage",
+                    "80% coverage before calibration",
                     "month to date",
                     "month end",
                     "month end 80%",

@@ -8,9 +8,14 @@ import pandas as pd
 import pytest
 
 from cost_pipelines.analytics.forecast import (
+    DRIFT,
     FLAT_HISTORY,
+    NAIVE,
+    SEASONAL_NAIVE,
     SHORT_HISTORY,
+    Backtest,
     ForecastSettings,
+    _choose,
     forecast_many,
     forecast_series,
     month_bounds,
@@ -168,3 +173,96 @@ def test_log_scale_models_compete_only_for_series_with_spend_every_day():
     with_zero_day.iloc[40] = 0.0
     forecast = forecast_series("provider", "anthropic", with_zero_day, AS_OF, Decimal(0))
     assert not any(name.startswith("log_") for name in forecast.backtests)
+
+
+def days_ending(end: date, days: int) -> pd.DatetimeIndex:
+    return pd.date_range(end=pd.Timestamp(end), periods=days, freq="D")
+
+
+def test_the_better_simple_method_is_published_unless_a_model_beats_both():
+    def backtests(**mapes: float) -> dict[str, Backtest]:
+        return {name: Backtest(name, 28, mape, None, None) for name, mape in mapes.items()}
+
+    # ETS beats seasonal-naive but not naive: naive is published
+    assert _choose(backtests(seasonal_naive=0.10, naive=0.05, drift=0.08, ets=0.07)) == NAIVE
+    assert _choose(backtests(seasonal_naive=0.05, naive=0.10, drift=0.08, ets=0.07)) == SEASONAL_NAIVE
+    assert _choose(backtests(seasonal_naive=0.10, naive=0.09, drift=0.04, ets=0.07)) == DRIFT
+    assert _choose(backtests(seasonal_naive=0.10, naive=0.09, drift=0.08, ets=0.07)) == "ets"
+
+
+def test_naive_is_the_floor_on_random_walks_without_a_weekly_pattern():
+    chosen = []
+    for seed in range(8):
+        walk = 200 + np.cumsum(np.random.default_rng(seed).normal(0, 4, 60))
+        forecast = forecast_series("team", "walk", pd.Series(walk, index=days_ending(AS_OF, 60)), AS_OF, Decimal(0))
+        assert forecast.backtests[NAIVE].mape < forecast.backtests[SEASONAL_NAIVE].mape
+        assert forecast.chosen_backtest.mape <= forecast.backtests[NAIVE].mape
+        chosen.append(forecast.method)
+    # the models can only match naive on a random walk by luck: naive is published most often, seasonal-naive never
+    assert pd.Series(chosen).value_counts().index[0] == NAIVE
+    assert SEASONAL_NAIVE not in chosen
+
+
+def test_drift_is_chosen_on_a_steady_ramp():
+    for seed in range(3):
+        ramp = 20 + 3 * np.arange(35) + np.random.default_rng(seed).normal(0, 2, 35)  # a new service growing
+        forecast = forecast_series("service", "new", pd.Series(ramp, index=days_ending(AS_OF, 35)), AS_OF, Decimal(0))
+        assert forecast.method == DRIFT
+        assert forecast.chosen_backtest.mape < min(forecast.backtests[n].mape for n in (NAIVE, SEASONAL_NAIVE))
+        assert forecast.mean[13] - forecast.mean[0] == pytest.approx(13 * 3, rel=0.25)
+        assert_ordered_intervals(forecast)
+
+
+def test_a_steady_trend_is_not_tempered_as_one_off_days():
+    ramp = pd.Series(20 + 3 * np.arange(60) + np.random.default_rng(1).normal(0, 2, 60), index=days_ending(AS_OF, 60))
+    assert temper_outliers(ramp)[1] == 0
+    spiked = ramp.copy()
+    spiked.iloc[50] *= 3
+    tempered, count = temper_outliers(spiked)
+    assert count == 1
+    assert tempered.iloc[50] == pytest.approx(ramp.iloc[50], rel=0.1)
+
+
+def spiky_shifted(seed: int, days: int = 104) -> pd.Series:
+    """Weekly pattern, a 40 % level shift eight weeks before the end, and one day in 12 a heavy spike."""
+    index = days_ending(AS_OF + timedelta(days=14), days)
+    rng = np.random.default_rng(seed)
+    level = np.where(np.arange(days) < days - 64, 100.0, 140.0)
+    spikes = np.where(rng.random(days) < 0.08, rng.uniform(1.5, 2.5, days), 1.0)
+    return pd.Series(level * WEEKLY[index.day_of_week] * spikes + rng.normal(0, 4, days), index=index)
+
+
+def test_calibrated_intervals_cover_their_level_on_spiky_shifted_series():
+    hits80 = hits95 = total = 0
+    for seed in range(10):
+        series = spiky_shifted(seed)
+        history, future = series.iloc[:-14], series.iloc[-14:].to_numpy()  # scored only after the as-of day
+        forecast = forecast_series("provider", "spiky", history, AS_OF, Decimal(0))
+        assert forecast.calibration is not None and "calibrated" in forecast.note
+        i = forecast.intervals
+        hits80 += np.sum((future >= i["lower_80"][:14]) & (future <= i["upper_80"][:14]))
+        hits95 += np.sum((future >= i["lower_95"][:14]) & (future <= i["upper_95"][:14]))
+        total += 14
+        assert_ordered_intervals(forecast)
+    assert 0.70 <= hits80 / total <= 0.90
+    assert 0.88 <= hits95 / total <= 0.99
+
+
+def test_horizon_days_sets_the_published_days_and_the_month_end_stays_projected():
+    series, mtd = synthetic(92), Decimal("1500")
+    default = forecast_series("total", "all", series, AS_OF, mtd)
+    short = forecast_series("total", "all", series, AS_OF, mtd, ForecastSettings(horizon_days=5))
+    assert len(short.days) == len(short.mean) == 5 and short.days[-1] == AS_OF + timedelta(days=5)
+    assert all(len(values) == 5 for values in short.intervals.values())
+    np.testing.assert_allclose(short.mean, default.mean[:5])
+    # the rest of October is 11 days: still forecast, only not published
+    assert short.month_end["mean"] == pytest.approx(default.month_end["mean"])
+    assert short.month_end["upper_80"] == pytest.approx(default.month_end["upper_80"], rel=0.02)
+    long = forecast_series("total", "all", series, AS_OF, mtd, ForecastSettings(horizon_days=60))
+    assert len(long.days) == len(long.mean) == 60
+    assert long.month_end["mean"] == pytest.approx(default.month_end["mean"])
+    new = forecast_series("team", "new", synthetic(3), AS_OF, mtd, ForecastSettings(horizon_days=3))
+    assert new.method == SHORT_HISTORY and len(new.mean) == 3
+    assert new.month_end["mean"] == pytest.approx(float(mtd) + 11 * new.mean[0])
+    with pytest.raises(ValueError, match="horizon_days"):
+        ForecastSettings(horizon_days=0)
