@@ -22,7 +22,8 @@ FOCUS_CHARGES = dg.AssetKey(["raw", "focus_charges"])
             owners=OWNERS_INGEST,
             kinds={"duckdb", "csv"},
             tags={"domain": "cloud"},
-            description="Charges from FOCUS 1.0 exports (Azure, GCP, OCI, AWS), replaced one window of days at a time.",
+            description="Charges from FOCUS 1.0 to 1.2 exports (Azure, GCP, OCI, AWS) with every FOCUS column "
+            "they carry, replaced one window of days at a time.",
         ),
         dg.AssetSpec(
             ["raw", "focus_charges_quarantine"],

@@ -36,8 +36,43 @@ FOCUS_COLUMNS: dict[str, tuple[str, str]] = {
     "ConsumedQuantity": ("consumed_quantity", "DECIMAL(38, 18)"),
     "ConsumedUnit": ("consumed_unit", "VARCHAR"),
     "Tags": ("tags", "VARCHAR"),
+    # Every other FOCUS 1.0 / 1.2 column an export may carry, kept as it came (NULL when the export lacks it).
+    "BillingAccountId": ("billing_account_id", "VARCHAR"),
+    "BillingAccountName": ("billing_account_name", "VARCHAR"),
+    "BillingPeriodStart": ("billing_period_start", "TIMESTAMPTZ"),
+    "BillingPeriodEnd": ("billing_period_end", "TIMESTAMPTZ"),
+    "InvoiceId": ("invoice_id", "VARCHAR"),
+    "InvoiceIssuerName": ("invoice_issuer_name", "VARCHAR"),
+    "ChargeFrequency": ("charge_frequency", "VARCHAR"),
+    "ContractedCost": ("contracted_cost", "DECIMAL(38, 18)"),
+    "ContractedUnitPrice": ("contracted_unit_price", "DECIMAL(38, 18)"),
+    "ListUnitPrice": ("list_unit_price", "DECIMAL(38, 18)"),
+    "PricingCategory": ("pricing_category", "VARCHAR"),
+    "PricingQuantity": ("pricing_quantity", "DECIMAL(38, 18)"),
+    "PricingUnit": ("pricing_unit", "VARCHAR"),
+    "PricingCurrency": ("pricing_currency", "VARCHAR"),
+    "RegionName": ("region_name", "VARCHAR"),
+    "AvailabilityZone": ("availability_zone", "VARCHAR"),
+    "ResourceName": ("resource_name", "VARCHAR"),
+    "ResourceType": ("resource_type", "VARCHAR"),
+    "ServiceSubcategory": ("service_subcategory", "VARCHAR"),
+    "SkuId": ("sku_id", "VARCHAR"),
+    "SkuPriceId": ("sku_price_id", "VARCHAR"),
+    "SkuMeter": ("sku_meter", "VARCHAR"),
+    "SkuPriceDetails": ("sku_price_details", "VARCHAR"),
+    "CommitmentDiscountCategory": ("commitment_discount_category", "VARCHAR"),
+    "CommitmentDiscountId": ("commitment_discount_id", "VARCHAR"),
+    "CommitmentDiscountName": ("commitment_discount_name", "VARCHAR"),
+    "CommitmentDiscountStatus": ("commitment_discount_status", "VARCHAR"),
+    "CommitmentDiscountType": ("commitment_discount_type", "VARCHAR"),
+    "CommitmentDiscountQuantity": ("commitment_discount_quantity", "DECIMAL(38, 18)"),
+    "CommitmentDiscountUnit": ("commitment_discount_unit", "VARCHAR"),
+    "CapacityReservationId": ("capacity_reservation_id", "VARCHAR"),
+    "CapacityReservationStatus": ("capacity_reservation_status", "VARCHAR"),
 }
 REQUIRED = ("ChargePeriodStart", "ProviderName", "BilledCost", "EffectiveCost", "BillingCurrency")
+# Optional columns that must read as their type when present: a value that does not is a rejected row.
+TYPED_OPTIONAL = tuple(c for c, (_, kind) in FOCUS_COLUMNS.items() if c not in REQUIRED and kind != "VARCHAR")
 
 
 @dataclass
@@ -54,6 +89,9 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.focus_charges ({columns}, source VARCHAR, loaded_at TIMESTAMPTZ)"
     )
+    # a table created before a column was kept gets it, empty (the next load of each window fills it)
+    for name, kind in FOCUS_COLUMNS.values():
+        con.execute(f"ALTER TABLE {RAW_SCHEMA}.focus_charges ADD COLUMN IF NOT EXISTS {name} {kind}")
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.focus_charges_quarantine (source VARCHAR, row_number BIGINT, "
         "reason VARCHAR, raw_record VARCHAR, window_start DATE, quarantined_at TIMESTAMPTZ)"
@@ -95,7 +133,7 @@ def load_window(con: duckdb.DuckDBPyConnection, root: Path, start: date, end: da
     )
     optional_numbers = " ".join(
         f'WHEN "{c}" IS NOT NULL AND {FOCUS_COLUMNS[c][0]} IS NULL THEN \'unreadable {c}: \' || "{c}"'
-        for c in ("ListCost", "ConsumedQuantity", "ChargePeriodEnd")
+        for c in TYPED_OPTIONAL
     )
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _focus_checked AS
         SELECT *, CASE {checks} {optional_numbers}
@@ -107,8 +145,8 @@ def load_window(con: duckdb.DuckDBPyConnection, root: Path, start: date, end: da
     with transaction(con):
         day = "CAST(timezone('UTC', charge_period_start) AS DATE)"
         con.execute(f"DELETE FROM {RAW_SCHEMA}.focus_charges WHERE {day} >= ? AND {day} < ?", [start, end])
-        con.execute(f"INSERT INTO {RAW_SCHEMA}.focus_charges SELECT {names}, source, now() FROM _focus_checked "
-                    "WHERE reason IS NULL")  # fmt: skip
+        con.execute(f"INSERT INTO {RAW_SCHEMA}.focus_charges ({names}, source, loaded_at) SELECT {names}, source, "
+                    "now() FROM _focus_checked WHERE reason IS NULL")  # fmt: skip
         con.execute(f"DELETE FROM {RAW_SCHEMA}.focus_charges_quarantine WHERE window_start = ?", [start])
         con.execute(f"INSERT INTO {RAW_SCHEMA}.focus_charges_quarantine SELECT source, row_number, reason, raw_record, "
                     "?, now() FROM _focus_checked WHERE reason IS NOT NULL", [start])  # fmt: skip
